@@ -1,0 +1,67 @@
+# Course lakehouse: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := .jars
+POM := conf/maven/pom.xml
+PROFILE ?= local
+DATE ?=
+
+.PHONY: help setup demo test test-fast lint format dist clean clean-data
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed $(JARS)/.resolved ## Create .venv, install the project and resolve the Delta/JDBC jars (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	@command -v java >/dev/null || { echo "java not found: install a JDK 17 (Spark 4 needs it)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Spark's own resolver (spark.jars.packages) cannot reach Maven Central on
+# every machine; Maven can, so the exact jars are copied once into .jars/.
+$(JARS)/.resolved: $(POM)
+	@command -v mvn >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; \
+	  else echo "mvn not found: install Maven (e.g. apt-get install maven)"; exit 1; fi; }
+	rm -rf $(JARS) && mkdir -p $(JARS)
+	mvn --batch-mode --quiet -f $(POM) dependency:copy-dependencies \
+	  -DoutputDirectory=$(abspath $(JARS)) -DexcludeTransitive=true
+	@ls $(JARS)/*.jar
+	touch $@
+
+demo: setup ## Generate the demo sources and run the whole nightly on them, then print what it made
+	$(BIN)/lakehouse demo --profile $(PROFILE)
+
+test: setup ## Run the whole test suite (unit, Spark, end-to-end)
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the tests except the end-to-end ones
+	$(BIN)/python -m pytest -m 'not e2e'
+
+lint: setup ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+dist: setup ## Build dist/lakehouse.zip to ship with spark-submit --py-files
+	rm -rf dist && mkdir -p dist
+	$(BIN)/python -c "import shutil; shutil.make_archive('dist/lakehouse', 'zip', '.', 'lakehouse')"
+	@echo "dist/lakehouse.zip"
+
+clean-data: ## Delete every table, landing file, model and demo source under var/
+	rm -rf var
+
+clean: clean-data ## Delete var/, .venv and resolved jars
+	rm -rf $(VENV) $(JARS) dist

@@ -1,0 +1,68 @@
+"""Score: top-K courses per active learner with the champion model into gold.recommendations,
+replacing only the run date's partition.
+
+    spark-submit --py-files dist/lakehouse.zip jobs/score.py --profile cluster --date 2026-11-02
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import mlflow
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse import tables
+from lakehouse.recommendations import factor_scores, recommendation_rows, top_k
+from lakehouse.runs import job_main
+
+
+def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Learners scored and rows written to gold.recommendations for the run date."""
+    rec = cfg["recommender"]
+    run_date: dt.date = cfg["run"]["date"]
+    as_of = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    since = as_of - dt.timedelta(days=int(rec["active_days"]))
+
+    mlflow.set_tracking_uri(cfg["tracking"]["tracking_uri"])
+    mlflow.set_registry_uri(cfg["tracking"]["tracking_uri"])
+    client = mlflow.tracking.MlflowClient()
+    champion = client.get_model_version_by_alias(rec["registered_model"], "champion")
+    model = mlflow.spark.load_model(f"models:/{rec['registered_model']}@champion").stages[0]
+
+    interactions = tables.read_table(spark, cfg, "silver.interactions")
+    active = (
+        interactions.filter(
+            (F.col("event_ts") >= F.lit(since)) & (F.col("event_ts") < F.lit(as_of))
+        )
+        .select("learner_id")
+        .distinct()
+    )
+    completed = (
+        tables.read_table(spark, cfg, "silver.enrollments")
+        .filter((F.col("status") == "completed") & (F.col("completed_at") < F.lit(as_of)))
+        .select("learner_id", "course_id")
+    )
+    known_courses = tables.read_table(spark, cfg, "silver.courses").select("course_id")
+    candidates = factor_scores(active, model.userFactors, model.itemFactors).join(
+        known_courses, "course_id", "left_semi"
+    )
+    top = top_k(candidates, completed, int(rec["k"]))
+    rows = recommendation_rows(top, run_date, str(champion.version))
+    tables.replace_partition(rows, cfg, "gold.recommendations", "run_date", run_date)
+    written = (
+        tables.read_table(spark, cfg, "gold.recommendations")
+        .filter(F.col("run_date") == F.lit(run_date))
+        .count()
+    )
+    return {"model_version": champion.version, "rows": written}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(run, "score", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

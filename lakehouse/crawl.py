@@ -1,0 +1,61 @@
+"""Runs the Scrapy catalog spider into the landing zone (no Spark involved)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CrawlError(RuntimeError):
+    """The spider did not finish successfully."""
+
+
+def crawl_catalog(
+    source: dict[str, Any], crawl_date: dt.date, log_file: Path | None = None
+) -> list[Path]:
+    """The landing files written by one crawl of the configured catalog site."""
+    from lakehouse.demo.catalog_site import serve_site
+
+    landing = Path(source["landing"])
+    before = set(landing.rglob("*.jsonl")) if landing.exists() else set()
+    if source.get("start_url"):
+        _run_spider(source, source["start_url"], crawl_date, log_file)
+    elif source.get("site_dir"):
+        site = Path(source["site_dir"])
+        if not (site / "courses" / "page-1.html").is_file():
+            raise CrawlError(
+                f"no catalog site in {site}: generate it first (lakehouse generate-demo)"
+            )
+        with serve_site(site) as base_url:
+            _run_spider(source, f"{base_url}courses/page-1.html", crawl_date, log_file)
+    else:
+        raise CrawlError("sources.catalog needs start_url or site_dir in conf/")
+    return sorted(set(landing.rglob("*.jsonl")) - before)
+
+
+def _run_spider(
+    source: dict[str, Any], start_url: str, crawl_date: dt.date, log_file: Path | None
+) -> None:
+    # The Twisted reactor cannot be restarted inside one process, so every crawl
+    # gets a process of its own.
+    cmd = [
+        sys.executable, "-m", "scrapy", "crawl", source.get("spider", "catalog"),
+        "-a", f"start_url={start_url}",
+        "-s", f"LANDING_DIR={source['landing']}",
+        "-s", f"CRAWL_DATE={crawl_date.isoformat()}",
+    ]  # fmt: skip
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log_file, "w")) if log_file else subprocess.PIPE
+        proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stdout or "")[-2000:] if not log_file else f"see {log_file}"
+        raise CrawlError(f"catalog spider exited with {proc.returncode}: {tail}")

@@ -1,0 +1,63 @@
+"""The one place that builds SparkSessions: Delta Lake, jars and profile settings."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+class MissingJarsError(RuntimeError):
+    """The profile needs local jars that `make setup` has not resolved yet."""
+
+
+def jar_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
+    """The spark.jars or spark.jars.packages setting that brings Delta and the JDBC drivers."""
+    jars_dir = spark_cfg.get("jars_dir")
+    if jars_dir:
+        jars = sorted(glob.glob(os.path.join(jars_dir, "*.jar")))
+        if not jars:
+            raise MissingJarsError(
+                f"no jars in {jars_dir}: run `make setup` (it resolves Delta Lake and the JDBC "
+                "drivers from Maven Central with conf/maven/pom.xml)"
+            )
+        return {"spark.jars": ",".join(jars)}
+    packages = spark_cfg.get("packages") or []
+    return {"spark.jars.packages": ",".join(packages)} if packages else {}
+
+
+def session_settings(cfg: dict[str, Any]) -> dict[str, str]:
+    """Every Spark setting the profile asks for, Delta Lake's included."""
+    spark_cfg = cfg["spark"]
+    settings = {
+        "spark.app.name": spark_cfg.get("app_name", "course-lakehouse"),
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.warehouse.dir": f"{cfg['paths']['lakehouse']}/_warehouse",
+    }
+    if spark_cfg.get("master"):
+        settings["spark.master"] = spark_cfg["master"]
+    settings.update(jar_settings(spark_cfg))
+    settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
+    return settings
+
+
+def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSession:
+    """A SparkSession configured for the profile, with the lakehouse tables registered by name."""
+    builder = SparkSession.builder
+    for key, value in session_settings(cfg).items():
+        builder = builder.config(key, value)
+    if app_name:
+        builder = builder.appName(app_name)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg["spark"].get("log_level", "WARN"))
+    # Imported here because tables imports delta, which needs a running JVM only later.
+    from lakehouse.tables import register_tables
+
+    register_tables(spark, cfg)
+    return spark
