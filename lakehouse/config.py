@@ -55,8 +55,9 @@ def load_config(
     for name, value in cfg.get("paths", {}).items():
         cfg["paths"][name] = _absolute(_resolve(value, cfg, stack=()), project_root)
     cfg = _resolve(cfg, cfg, stack=())
-    if cfg["spark"].get("jars_dir"):
-        cfg["spark"]["jars_dir"] = _absolute(cfg["spark"]["jars_dir"], project_root)
+    for key in ("jars_dir", "log4j_config"):
+        if cfg["spark"].get(key):
+            cfg["spark"][key] = _absolute(cfg["spark"][key], project_root)
     cfg["profile"] = profile
     cfg.setdefault("run", {})
     cfg["run"]["date"] = parse_run_date(cfg["run"].get("date"))
@@ -115,7 +116,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
-    # Table names contain dots, so a key that exists whole wins over splitting.
+    # Table names and Spark settings contain dots: at each level the longest
+    # existing key wins, and a mapping whose keys hold dots takes the rest whole.
     node = cfg
     parts = dotted.split(".")
     i = 0
@@ -126,6 +128,8 @@ def _set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
                 node, i = node[joined], j
                 break
         else:
+            if any("." in key for key in node):
+                break
             node = node.setdefault(parts[i], {})
             i += 1
     node[".".join(parts[i:])] = value

@@ -43,12 +43,18 @@ def session_settings(cfg: dict[str, Any]) -> dict[str, str]:
     if spark_cfg.get("master"):
         settings["spark.master"] = spark_cfg["master"]
     settings.update(jar_settings(spark_cfg))
+    log4j = spark_cfg.get("log4j_config")
+    if log4j:
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
     settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
     return settings
 
 
 def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSession:
     """A SparkSession configured for the profile, with the lakehouse tables registered by name."""
+    if str(cfg["spark"].get("master") or "").startswith("local"):
+        # Local mode listens on loopback only, whatever the host name resolves to.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in session_settings(cfg).items():
         builder = builder.config(key, value)

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 # What the lakehouse expects of each LMS table. Timestamps stay text in bronze
 # (raw, exactly as the source stores them) and are typed in silver.
@@ -64,11 +65,13 @@ def read_lms_table(spark: SparkSession, source: dict[str, Any], table: str) -> D
         raise SourceError(
             f"cannot read LMS table {table!r} from {_safe_url(source['url'])}: {text}"
         ) from None
-    expected = [c.split()[0] for c in LMS_SCHEMAS[table].split(", ")]
-    missing = [c for c in expected if c not in df.columns]
+    expected = [c.split() for c in LMS_SCHEMAS[table].split(", ")]
+    missing = [name for name, _ in expected if name not in df.columns]
     if missing:
         raise SourceError(f"LMS table {table!r} lacks expected columns: {', '.join(missing)}")
-    return df.select(*expected)
+    # The cast also drops the VARCHAR(n) some drivers report, which Delta would
+    # otherwise enforce as a length limit.
+    return df.select(*[F.col(name).cast(kind).alias(name) for name, kind in expected])
 
 
 def _safe_url(url: str) -> str:

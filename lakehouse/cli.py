@@ -1,0 +1,191 @@
+"""The `lakehouse` command: demo, nightly, single stages, SQL on the tables."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import decimal
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse.config import ConfigError
+from lakehouse.nightly import STAGES, run_nightly
+from lakehouse.runs import run_config
+
+err = Console(stderr=True)
+out = Console()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status of the command named in argv."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--profile", default=None, help="conf/ profile (default: local)")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo", "generate the demo sources, run the nightly on them and report", _demo)
+    p.add_argument("--size", default=None, help="demo size: tiny, small, default, large")
+    p.add_argument("--date", default=None, help="run date (default: the demo's, from conf/)")
+
+    p = command("generate-demo", "write the demo LMS database and catalog site", _generate)
+    p.add_argument("--size", default=None, help="demo size: tiny, small, default, large")
+
+    p = command("nightly", "run the nightly stages in order for one date", _nightly)
+    p.add_argument("--date", default=None, help="run date YYYY-MM-DD (default: today, UTC)")
+    p.add_argument(
+        "--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}"
+    )
+    p.add_argument("--batch-id", default=None, help="lineage batch id (default: generated)")
+
+    p = command("sql", "run a Spark SQL query against the tables by name", _sql)
+    p.add_argument("query", help='e.g. "SELECT count(*) AS n FROM gold.recommendations"')
+    p.add_argument(
+        "--format", choices=("json", "table"), default="table", help="json: one object per line"
+    )
+    p.add_argument("--limit", type=int, default=1000, help="rows shown with --format table")
+
+    command("tables", "list the lakehouse tables with their versions and row counts", _tables)
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    cfg = run_config(args.profile, None, None)
+    counts = generate_demo_sources(cfg, args.size)
+    err.print(f"demo sources in {cfg['paths']['demo']}: {counts}")
+    return 0
+
+
+def generate_demo_sources(cfg: dict[str, Any], size: str | None = None) -> dict[str, int]:
+    """Row counts of the demo LMS tables and course pages written for the profile's demo."""
+    from lakehouse.demo.catalog_site import render_site
+    from lakehouse.demo.lms import DEMO_SIZES, generate_world, write_lms_database
+
+    demo = cfg.get("demo")
+    if not demo:
+        raise ConfigError(f"profile {cfg['profile']!r} has no demo section")
+    size = size or demo.get("size", "default")
+    if size not in DEMO_SIZES:
+        raise ConfigError(f"unknown demo size {size!r} (sizes: {', '.join(DEMO_SIZES)})")
+    world = generate_world(
+        int(demo["seed"]),
+        DEMO_SIZES[size],
+        dt.date.fromisoformat(str(demo["start"])),
+        dt.date.fromisoformat(str(demo["end"])),
+    )
+    demo_dir = Path(cfg["paths"]["demo"])
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    counts = write_lms_database(world, demo_dir / "lms.db")
+    counts["catalog_pages"] = render_site(
+        world.courses, Path(cfg["sources"]["catalog"]["site_dir"])
+    )
+    return counts
+
+
+def _demo(args: argparse.Namespace) -> int:
+    cfg = run_config(args.profile, None, None)
+    date = args.date or cfg.get("demo", {}).get("run_date")
+    cfg = run_config(args.profile, date, None)
+    with err.status("generating demo sources"):
+        counts = generate_demo_sources(cfg, args.size)
+    err.print(f"demo sources: {counts}")
+    from lakehouse.spark import build_session
+
+    with err.status("starting Spark"):
+        spark = build_session(cfg, app_name="course-lakehouse demo")
+    try:
+        results = run_nightly(cfg, spark=spark, console=err)
+        from lakehouse.reports import demo_report
+
+        demo_report(spark, cfg, results, out)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _nightly(args: argparse.Namespace) -> int:
+    cfg = run_config(args.profile, args.date, args.batch_id)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    run_nightly(cfg, stages=stages, console=err)
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from lakehouse.spark import build_session
+
+    cfg = run_config(args.profile, None, None)
+    spark = build_session(cfg, app_name="course-lakehouse sql")
+    try:
+        result = spark.sql(args.query)
+        if args.format == "json":
+            for row in result.toLocalIterator():
+                print(
+                    json.dumps(row.asDict(recursive=True), default=_json_value, ensure_ascii=False)
+                )
+        else:
+            rows = result.limit(args.limit).collect()
+            table = Table(*result.columns, show_lines=False)
+            for row in rows:
+                table.add_row(*("NULL" if v is None else str(v) for v in row))
+            out.print(table)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from lakehouse import tables
+    from lakehouse.spark import build_session
+
+    cfg = run_config(args.profile, None, None)
+    spark = build_session(cfg, app_name="course-lakehouse tables")
+    try:
+        table = Table("table", "version", "rows", "location")
+        for name in cfg["tables"]:
+            version = tables.table_version(spark, cfg, name)
+            rows = tables.read_table(spark, cfg, name).count() if version is not None else None
+            table.add_row(name, _text(version), _text(rows), tables.table_path(cfg, name))
+        out.print(table)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
