@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pyspark.errors import PySparkException
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
         err.print(f"[red]error:[/] {exc}")
+        return 2
+    except PySparkException as exc:
+        # Spark's messages carry a JVM stack trace; its first line says what went wrong.
+        err.print(f"[red]error:[/] {str(exc).strip().splitlines()[0]}")
         return 2
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

@@ -55,7 +55,13 @@ def _run_spider(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(log_file, "w")) if log_file else subprocess.PIPE
-        proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            proc = subprocess.run(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                timeout=float(source.get("timeout_s", 3600)),
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise CrawlError(f"catalog spider did not finish within {exc.timeout:.0f}s") from None
     if proc.returncode != 0:
         tail = (proc.stdout or "")[-2000:] if not log_file else f"see {log_file}"
         raise CrawlError(f"catalog spider exited with {proc.returncode}: {tail}")
