@@ -1,0 +1,125 @@
+"""End to end: the whole nightly on a tiny generated demo, checked on the tables' content."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from lakehouse import tables
+from lakehouse.cli import generate_demo_sources
+from lakehouse.config import with_run
+from lakehouse.nightly import run_nightly
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def nightly(spark, base_cfg):
+    """Two nightly runs of the same date on the tiny demo: (cfg, first results, second results,
+    gold.recommendations version after the first run)."""
+    cfg = with_run(base_cfg, date=base_cfg["demo"]["run_date"], batch_id="e2e-1")
+    generate_demo_sources(cfg, "tiny")
+    first = run_nightly(cfg, spark=spark)
+    version_after_first = tables.table_version(spark, cfg, "gold.recommendations")
+    second = run_nightly(with_run(cfg, batch_id="e2e-2"), spark=spark)
+    return cfg, first, second, version_after_first
+
+
+def test_every_recommended_course_exists_in_dim_course(spark, nightly):
+    cfg = nightly[0]
+    recs = tables.read_table(spark, cfg, "gold.recommendations")
+    dims = tables.read_table(spark, cfg, "gold.dim_course")
+    assert recs.count() > 0
+    assert recs.join(dims, "course_id", "left_anti").count() == 0
+
+
+def test_no_learner_is_recommended_a_completed_course(spark, nightly):
+    cfg = nightly[0]
+    recs = tables.read_table(spark, cfg, "gold.recommendations")
+    completed = (
+        tables.read_table(spark, cfg, "silver.enrollments")
+        .filter(F.col("status") == "completed")
+        .select("learner_id", "course_id")
+    )
+    assert completed.count() > 0
+    assert recs.join(completed, ["learner_id", "course_id"]).count() == 0
+
+
+def test_ranks_run_from_one_to_ten_without_gaps(spark, nightly):
+    cfg = nightly[0]
+    recs = tables.read_table(spark, cfg, "gold.recommendations")
+    per_learner = recs.groupBy("run_date", "learner_id").agg(
+        F.sort_array(F.collect_list("rank")).alias("ranks"),
+        F.countDistinct("course_id").alias("courses"),
+    )
+    expected = list(range(1, cfg["recommender"]["k"] + 1))
+    bad = per_learner.filter(
+        (F.col("ranks") != F.lit(expected)) | (F.col("courses") != len(expected))
+    )
+    assert per_learner.count() > 0
+    assert bad.count() == 0, bad.limit(5).collect()
+
+
+def test_rerun_of_the_same_date_leaves_recommendations_identical(spark, nightly):
+    cfg, first, second, version_after_first = nightly
+    before = tables.read_table(spark, cfg, "gold.recommendations", version=version_after_first)
+    after = tables.read_table(spark, cfg, "gold.recommendations")
+    # The rerun did write (a new version), and what it wrote equals the first run.
+    assert tables.table_version(spark, cfg, "gold.recommendations") > version_after_first
+    assert_df_equality(before, after, ignore_row_order=True)
+    assert second["train"]["model_version"] == first["train"]["model_version"]
+
+
+def test_rerun_loads_each_landing_file_into_bronze_once(spark, nightly):
+    cfg, first, second, _ = nightly
+    bronze = tables.read_table(spark, cfg, "bronze.catalog_courses")
+    per_file = bronze.groupBy("_source_file").count()
+    assert per_file.count() == first["crawl"]["landing_files"] + second["crawl"]["landing_files"]
+    assert bronze.count() == first["crawl"]["records"] + second["crawl"]["records"]
+    assert bronze.select("_batch_id").distinct().count() == 2
+
+
+def test_als_beats_popularity_on_ndcg(nightly):
+    trained = nightly[1]["train"]
+    assert trained["als_evaluated_learners"] > 0
+    assert trained["als_ndcg_at_10"] > trained["popularity_ndcg_at_10"]
+
+
+def test_silver_courses_carry_the_crawled_catalog(spark, nightly):
+    cfg = nightly[0]
+    courses = tables.read_table(spark, cfg, "silver.courses")
+    assert courses.count() > 0
+    assert courses.filter(~F.col("in_catalog") | (F.size("skills") == 0)).count() == 0
+
+
+def test_recommendations_table_is_readable_by_another_delta_reader(spark, nightly):
+    from deltalake import DeltaTable
+
+    cfg = nightly[0]
+    path = tables.table_path(cfg, "gold.recommendations")
+    assert (Path(path) / "_delta_log").is_dir()
+    other = DeltaTable(path).to_pyarrow_table()
+    assert other.num_rows == tables.read_table(spark, cfg, "gold.recommendations").count()
+    assert set(other.column_names) == {
+        "run_date", "learner_id", "rank", "course_id", "score", "model_version",
+    }  # fmt: skip
+
+
+def test_sql_command_answers_in_json(nightly, lakehouse_root):
+    env = {**os.environ, "LAKEHOUSE_HOME": str(lakehouse_root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", "sql", "--format", "json",
+         "SELECT run_date, count(*) AS n FROM gold.recommendations GROUP BY run_date"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert rows == [{"run_date": nightly[0]["run"]["date"].isoformat(), "n": rows[0]["n"]}]
+    assert rows[0]["n"] > 0
