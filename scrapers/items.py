@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Fields that describe the course itself. Fetch metadata (url, http_status, fetched_at)
-# is left out so an unchanged page hashes the same on every crawl and from any mirror.
+# Fields that describe the course itself. Fetch metadata (url, http_status, fetched_at,
+# encoding, raw_html) and the extraction method are left out so an unchanged course hashes
+# the same on every crawl and from any mirror.
 HASHED_FIELDS = (
     "course_code",
     "name",
@@ -42,6 +43,13 @@ class CourseItem:
     fetched_at: str = ""
     content_hash: str = ""
     spider: str = "catalog"
+    # Added after the first landing schema; readers with the old fixed schema ignore them.
+    # "jsonld" | "microdata" | "css": the extraction method that produced the record.
+    extraction: str = "jsonld"
+    # The codec the page was decoded with (HTTP header, then BOM/<meta>, as Scrapy resolves
+    # it; a Python codec name such as "utf-8" or "cp1252") and the decoded page itself.
+    encoding: str = "utf-8"
+    raw_html: str = ""
 
 
 def compute_content_hash(record: Mapping[str, Any]) -> str:

@@ -18,6 +18,35 @@ logger = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("course_code", "name")
 
 
+class InvalidRecord(DropItem):
+    """The record lacks a required field; the page is recorded as skipped (invalid_record)."""
+
+    reason = "invalid_record"
+
+
+class DuplicateRecord(DropItem):
+    """The course_code was already landed this crawl; recorded as skipped (duplicate)."""
+
+    reason = "duplicate"
+
+
+def landing_partition(settings) -> tuple[str, str]:
+    """Return (LANDING_DIR, CRAWL_DATE as YYYY-MM-DD), raising ValueError when unusable."""
+    landing_dir = settings.get("LANDING_DIR")
+    if not landing_dir:
+        raise ValueError(
+            "LANDING_DIR is not set: pass -s LANDING_DIR=/abs/path/landing/catalog "
+            "so the crawl knows where to write its JSON Lines files"
+        )
+    crawl_date = settings.get("CRAWL_DATE") or datetime.now(UTC).date().isoformat()
+    try:
+        # strptime rather than date.fromisoformat, which also accepts 20261123.
+        crawl_date = datetime.strptime(crawl_date, "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise ValueError(f"CRAWL_DATE must be YYYY-MM-DD, got {crawl_date!r}") from None
+    return str(landing_dir), crawl_date
+
+
 class JsonLinesLandingPipeline:
     # The ``spider`` parameters are optional because Scrapy >= 2.14 stops passing the
     # spider to pipeline methods while 2.13 still does; pyproject allows both.
@@ -37,22 +66,11 @@ class JsonLinesLandingPipeline:
     def from_crawler(cls, crawler):
         """Return a pipeline configured from LANDING_DIR, CRAWL_DATE and LANDING_BATCH_SIZE."""
         settings = crawler.settings
-        landing_dir = settings.get("LANDING_DIR")
-        if not landing_dir:
-            raise ValueError(
-                "LANDING_DIR is not set: pass -s LANDING_DIR=/abs/path/landing/catalog "
-                "so the crawl knows where to write its JSON Lines files"
-            )
-        crawl_date = settings.get("CRAWL_DATE") or datetime.now(UTC).date().isoformat()
-        try:
-            # strptime rather than date.fromisoformat, which also accepts 20261123.
-            crawl_date = datetime.strptime(crawl_date, "%Y-%m-%d").date().isoformat()
-        except ValueError:
-            raise ValueError(f"CRAWL_DATE must be YYYY-MM-DD, got {crawl_date!r}") from None
+        landing_dir, crawl_date = landing_partition(settings)
         batch_size = settings.getint("LANDING_BATCH_SIZE", 500)
         if batch_size < 1:
             raise ValueError(f"LANDING_BATCH_SIZE must be at least 1, got {batch_size}")
-        return cls(str(landing_dir), crawl_date, batch_size, crawler.stats)
+        return cls(landing_dir, crawl_date, batch_size, crawler.stats)
 
     def _inc(self, key: str, count: int = 1) -> None:
         if self.stats is not None:
@@ -66,17 +84,17 @@ class JsonLinesLandingPipeline:
 
     def process_item(self, item, spider=None):
         """Return the item after landing it, or raise DropItem when invalid or a duplicate."""
+        # Dropped items reach scrapers.skipped.SkippedPagesLog through the item_dropped
+        # signal, which records them as skipped with the exception's reason.
         adapter = ItemAdapter(item)
         for name in REQUIRED_FIELDS:
             value = adapter.get(name)
             if not isinstance(value, str) or not value.strip():
-                self._inc(f"dropped/missing_{name}")
-                raise DropItem(f"missing required field {name!r} on {adapter.get('url')}")
+                raise InvalidRecord(f"missing required field {name!r} on {adapter.get('url')}")
         # Codes are compared case-insensitively: "data-201" and "DATA-201" are one course.
         key = adapter["course_code"].strip().casefold()
         if key in self.seen:
-            self._inc("dropped/duplicate")
-            raise DropItem(
+            raise DuplicateRecord(
                 f"duplicate course_code {adapter['course_code']!r} on {adapter.get('url')}"
                 f" (already landed from {self.seen[key]})"
             )

@@ -7,6 +7,8 @@
 #     https://docs.scrapy.org/en/latest/topics/downloader-middleware.html
 #     https://docs.scrapy.org/en/latest/topics/spider-middleware.html
 
+from pathlib import Path
+
 BOT_NAME = "scrapers"
 
 SPIDER_MODULES = ["scrapers.spiders"]
@@ -15,8 +17,12 @@ NEWSPIDER_MODULE = "scrapers.spiders"
 ADDONS = {}
 
 
-# Crawl responsibly by identifying yourself (and your website) on the user-agent
-USER_AGENT = "course-lakehouse-catalog-bot/0.1 (+https://github.com/course-lakehouse)"
+# Crawl responsibly by identifying yourself (and your website) on the user-agent:
+# a product token robots.txt rules can name, a version, and where to read about the bot.
+USER_AGENT = (
+    "course-lakehouse-catalog-bot/0.2 (+https://github.com/course-lakehouse; "
+    "course catalog crawler, obeys robots.txt)"
+)
 
 # Obey robots.txt rules
 ROBOTSTXT_OBEY = True
@@ -50,13 +56,30 @@ DEFAULT_REQUEST_HEADERS = {
 
 # Enable or disable downloader middlewares
 # See https://docs.scrapy.org/en/latest/topics/downloader-middleware.html
-# DOWNLOADER_MIDDLEWARES = {}
+# Scrapy's RetryMiddleware retries at once; ours (same slot) waits with exponential backoff.
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scrapers.middlewares.BackoffRetryMiddleware": 550,
+}
 
 # Retry transient failures; 429 is included because throttled catalogs recover after a pause.
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# Retry n waits RETRY_BACKOFF_BASE * 2**(n-1) s, at most RETRY_BACKOFF_MAX (also the cap on
+# a server's Retry-After): 1 s then 2 s with the defaults.
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 60.0
+# Per site: download_timeout in conf/sites.yml.
 DOWNLOAD_TIMEOUT = 30
+
+# Pages skipped (with a reason) go to crawler stats and LANDING_DIR/crawl_date=.../_skipped-*.jsonl.
+EXTENSIONS = {
+    "scrapers.skipped.SkippedPagesLog": 500,
+}
+
+# Per-site crawl configuration for -a site=NAME (see the file's header).
+SITES_FILE = str(Path(__file__).resolve().parent.parent / "conf" / "sites.yml")
 
 # Configure item pipelines
 # See https://docs.scrapy.org/en/latest/topics/item-pipeline.html

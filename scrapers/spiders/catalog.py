@@ -1,255 +1,229 @@
-import json
-import re
-import warnings
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+"""The generic course-catalog spider: listings and/or sitemaps in, one CourseItem per course out.
+
+    scrapy crawl catalog -a start_url=https://host/courses/page-1.html     # generic defaults
+    scrapy crawl catalog -a site=NAME [-a start_url=...] [-a sitemap_url=...]
+
+With -a site=NAME the site's entry in the SITES_FILE setting (default conf/sites.yml) gives
+start URLs, sitemap, allowed domains, url_pattern, download_timeout and CSS selectors;
+-a start_url / -a sitemap_url given on the command line replace the site's own. Without a
+site the spider follows `a.course-link` and `a[rel~=next]` from the start URL and has no CSS
+fallback. Extraction lives in scrapers.extraction, skip recording in scrapers.skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import scrapy
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+import scrapy.exceptions
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap
+from twisted.internet import error as twisted_error
+from twisted.python.failure import Failure
 
-from scrapers.items import CourseItem, compute_content_hash
-
-TRACKING_PARAMS = frozenset({"gclid", "fbclid", "ref"})
-TRACKING_PREFIXES = ("utm_",)
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-# Tags whose boundaries separate words; inline tags (b, em, a...) must not add a space,
-# otherwise "<b>SQL</b>, fast" would become "SQL , fast".
-BLOCK_TAGS = [
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-    "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-    "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
-]  # fmt: skip
-
-_NUMBER = r"\d+(?:[.,]\d+)?"
-# Years and months are deliberately unsupported: their length in hours is ambiguous, and
-# returning None is safer for downstream aggregates than guessing.
-DURATION_RE = re.compile(
-    rf"""^P(?!$)
-    (?:(?P<weeks>{_NUMBER})W)?
-    (?:(?P<days>{_NUMBER})D)?
-    (?:T(?=\d)
-        (?:(?P<hours>{_NUMBER})H)?
-        (?:(?P<minutes>{_NUMBER})M)?
-        (?:(?P<seconds>{_NUMBER})S)?
-    )?$""",
-    re.IGNORECASE | re.VERBOSE,
+from scrapers.extraction import (
+    DEFAULT_PORTS,
+    canonicalize_url,
+    course_record,
+    css_course_record,
+    extract_course_nodes,
+    extract_microdata_courses,
+    parse_html,
+    utc_timestamp,
 )
-_SECONDS_PER_UNIT = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+from scrapers.items import CourseItem, compute_content_hash
+from scrapers.sites import GENERIC_SITE, SiteConfig, load_site
+from scrapers.skipped import report_skip
 
 
-def canonicalize_url(url: str, base: str | None = None) -> str:
-    """Return the absolute URL without fragment or tracking parameters and with a sorted query."""
-    parts = urlsplit(urljoin(base, url.strip()) if base else url.strip())
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None and parts.port != DEFAULT_PORTS.get(scheme):
-        netloc = f"{netloc}:{parts.port}"
-    userinfo = parts.netloc.rpartition("@")[0]
-    if userinfo:
-        netloc = f"{userinfo}@{netloc}"
-    query = sorted(
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(TRACKING_PREFIXES)
+def _exception_types(module, *names: str) -> tuple[type[BaseException], ...]:
+    # getattr: Scrapy grew its own download exceptions over 2.13..2.19 (pyproject allows both).
+    return tuple(getattr(module, name) for name in names if hasattr(module, name))
+
+
+TIMEOUT_ERRORS = _exception_types(scrapy.exceptions, "DownloadTimeoutError") + (
+    twisted_error.TimeoutError,
+)
+CONNECTION_ERRORS = _exception_types(
+    scrapy.exceptions, "DownloadConnectionRefusedError", "CannotResolveHostError"
+) + (
+    twisted_error.ConnectError,
+    twisted_error.DNSLookupError,
+    twisted_error.ConnectionLost,
+    twisted_error.ConnectionDone,
+)
+
+NEEDS_START_URL = (
+    "catalog spider needs a start URL: "
+    "scrapy crawl catalog -a start_url=https://host/courses/page-1.html "
+    "(or -a sitemap_url=..., or -a site=NAME with start_urls or sitemap_url in conf/sites.yml)"
+)
+
+
+def skip_reason(failure: Failure) -> tuple[str, int | None]:
+    """Return the skip reason and HTTP status (or None) of a failed request."""
+    if failure.check(HttpError):
+        status = failure.value.response.status
+        return f"http_{status}", status
+    if failure.check(*TIMEOUT_ERRORS):
+        return "timeout", None
+    if failure.check(IgnoreRequest):
+        message = str(failure.value)
+        # Scrapy's RobotsTxtMiddleware and OffsiteMiddleware only differ by their message.
+        if "robots.txt" in message:
+            return "robots_txt", None
+        if "offsite" in message.lower():
+            return "offsite", None
+        return "ignored", None
+    if failure.check(*CONNECTION_ERRORS):
+        return "connection_error", None
+    return "download_error", None
+
+
+def host_allowed(url: str, domains: list[str] | tuple[str, ...]) -> bool:
+    """Return whether url's host is one of domains or a subdomain of one (any port)."""
+    # Like Scrapy's OffsiteMiddleware; scrapy.utils.url.url_is_from_any_domain compares the
+    # netloc, so it rejects 127.0.0.1:8000 for the domain 127.0.0.1.
+    host = (urlsplit(url).hostname or "").lower()
+    return bool(host) and any(
+        host == domain or host.endswith(f".{domain}")
+        for domain in (d.lower().partition(":")[0] for d in domains)
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
 
 
-def parse_duration_hours(value: str | None) -> float | None:
-    """Return the ISO-8601 duration (weeks/days/hours/minutes/seconds) in hours, or None."""
-    if not isinstance(value, str):
-        return None
-    match = DURATION_RE.match(value.strip())
-    if not match:
-        return None
-    seconds = sum(
-        float(amount.replace(",", ".")) * _SECONDS_PER_UNIT[unit]
-        for unit, amount in match.groupdict().items()
-        if amount is not None
-    )
-    # Rounding hides binary float noise (e.g. 1.2000000000000002) in the landed data.
-    return round(seconds / 3600, 6)
-
-
-def clean_text(value: Any) -> str | None:
-    """Return the value as plain text without tags or entities and with collapsed whitespace."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    if "<" in value or "&" in value:
-        with warnings.catch_warnings():
-            # Short strings that look like URLs or paths trigger a harmless bs4 warning.
-            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-            soup = BeautifulSoup(value, "html.parser")
-        for tag in soup.find_all(["script", "style"]):
-            tag.decompose()
-        for tag in soup.find_all(BLOCK_TAGS):
-            tag.insert_before(" ")
-            tag.insert_after(" ")
-        value = soup.get_text()
-    text = " ".join(value.split())
-    return text or None
-
-
-def _first_text(value: Any, keys: tuple[str, ...] = ("name",)) -> str | None:
-    """Return the first usable text in a string, object (looked up by keys) or list of them."""
-    if isinstance(value, list):
-        for element in value:
-            text = _first_text(element, keys)
-            if text:
-                return text
-        return None
-    if isinstance(value, dict):
-        for key in keys:
-            text = clean_text(value.get(key))
-            if text:
-                return text
-        return None
-    return clean_text(value)
-
-
-def _text_list(value: Any, keys: tuple[str, ...] = ("name",)) -> list[str]:
-    """Return the distinct texts of a string, object or list of them, in page order."""
-    elements = value if isinstance(value, list) else [value]
-    texts: list[str] = []
-    for element in elements:
-        text = _first_text(element, keys)
-        if text and text not in texts:
-            texts.append(text)
-    return texts
-
-
-def _is_course(node: dict[str, Any]) -> bool:
-    """Return whether the node's @type is, or contains, schema.org Course."""
-    types = node.get("@type")
-    types = types if isinstance(types, list) else [types]
-    # "schema:Course" and "https://schema.org/Course" are valid JSON-LD spellings too;
-    # an exact local-name match keeps CourseInstance and friends out.
-    return any(isinstance(kind, str) and re.split(r"[/:#]", kind)[-1] == "Course" for kind in types)
-
-
-def _is_jsonld_type(value: str | None) -> bool:
-    """Return whether a script type attribute denotes JSON-LD, ignoring parameters and case."""
-    return bool(value) and value.split(";")[0].strip().lower() == "application/ld+json"
-
-
-def _candidate_nodes(data: Any) -> Iterator[dict[str, Any]]:
-    """Yield the top-level objects of a JSON-LD document, including @graph members."""
-    # Nested properties are not searched: prerequisites are themselves Course objects
-    # and must not become courses of their own.
-    if isinstance(data, list):
-        for element in data:
-            yield from _candidate_nodes(element)
-    elif isinstance(data, dict):
-        yield data
-        if "@graph" in data:
-            yield from _candidate_nodes(data["@graph"])
-
-
-def extract_course_nodes(html: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """Return the page's schema.org Course objects and (reason, detail) for each unusable block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(html, "html.parser")
-    courses: list[dict[str, Any]] = []
-    problems: list[tuple[str, str]] = []
-    scripts = soup.find_all("script", attrs={"type": _is_jsonld_type})
-    for index, script in enumerate(scripts, start=1):
-        text = script.string or script.get_text()
-        if not text.strip():
-            problems.append(("empty_jsonld", f"ld+json block {index} is empty"))
-            continue
-        try:
-            # strict=False: raw newlines inside strings are common in hand-written JSON-LD.
-            data = json.loads(text, strict=False)
-        except json.JSONDecodeError as exc:
-            problems.append(("invalid_jsonld", f"ld+json block {index} is not valid JSON: {exc}"))
-            continue
-        courses.extend(node for node in _candidate_nodes(data) if _is_course(node))
-    return courses, problems
-
-
-def course_record(node: dict[str, Any]) -> dict[str, Any]:
-    """Return the normalised course fields (no fetch metadata) of one schema.org Course object."""
-    time_required = _first_text(node.get("timeRequired"))
-    return {
-        "course_code": clean_text(node.get("courseCode")),
-        "name": clean_text(node.get("name")),
-        "description": clean_text(node.get("description")),
-        "provider": _first_text(node.get("provider")),
-        "educational_level": _first_text(node.get("educationalLevel")),
-        "skills": _text_list(node.get("teaches")),
-        # Codes join against other courses; names are the best available fallback.
-        "prerequisites": _text_list(node.get("coursePrerequisites"), ("courseCode", "name")),
-        "time_required": time_required,
-        "duration_hours": parse_duration_hours(time_required),
-    }
-
-
-def utc_timestamp() -> str:
-    """Return the current UTC time as an ISO-8601 string with a Z suffix and second precision."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def sitemaps_in_robots(text: str) -> list[str]:
+    """Return the (possibly relative) URLs of a robots.txt's Sitemap: lines."""
+    return [
+        line.partition(":")[2].strip()
+        for line in text.splitlines()
+        if line.strip().lower().startswith("sitemap:") and line.partition(":")[2].strip()
+    ]
 
 
 class CatalogSpider(scrapy.Spider):
     name = "catalog"
 
-    def __init__(self, start_url: str | None = None, sitemap_url: str | None = None, **kwargs):
+    def __init__(
+        self,
+        start_url: str | None = None,
+        sitemap_url: str | None = None,
+        site: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if not start_url:
-            raise ValueError(
-                "catalog spider needs a start URL: "
-                "scrapy crawl catalog -a start_url=https://host/courses/page-1.html"
-            )
-        self.start_url = canonicalize_url(start_url)
-        parts = urlsplit(self.start_url)
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"start_url must be an absolute http(s) URL, got {start_url!r}")
-        self.site_netloc = parts.netloc
+        self.start_url_arg = start_url
+        self.sitemap_url_arg = sitemap_url
+        self.site_name = site
+        self.site: SiteConfig = GENERIC_SITE
+        self.start_urls: list[str] = []
+        self.sitemap_urls: list[str] = []
+        self.allowed_domains: list[str] = []
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        """Return the spider, configured from its arguments and, with -a site, SITES_FILE."""
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.configure(crawler.settings.get("SITES_FILE"))
+        return spider
+
+    def configure(self, sites_file: str | None) -> None:
+        """Resolve the site, start URLs, sitemaps and allowed domains; ValueError if unusable."""
+        self.site = load_site(self.site_name, sites_file) if self.site_name else GENERIC_SITE
+        # Command-line URLs replace the site's: the demo site's host and port are only known
+        # at run time, and a one-off crawl of a known site may start somewhere else.
+        starts = [self.start_url_arg] if self.start_url_arg else list(self.site.start_urls)
+        sitemaps = [self.sitemap_url_arg] if self.sitemap_url_arg else list(self.site.sitemap_urls)
+        if not starts and not sitemaps:
+            raise ValueError(NEEDS_START_URL)
+        self.start_urls = [self._absolute(url, None, "start_url") for url in starts]
+        base = self.start_urls[0] if self.start_urls else None
+        self.sitemap_urls = [self._absolute(url, base, "sitemap_url") for url in sitemaps]
+        domains = list(self.site.allowed_domains)
+        # The hosts the crawl starts from are always allowed (allowed_domains "completes" them).
+        for url in self.start_urls + self.sitemap_urls:
+            host = urlsplit(url).hostname
+            if host and not host_allowed(url, domains):
+                domains.append(host)
         # allowed_domains also lets Scrapy's offsite middleware catch redirects off the site.
-        self.allowed_domains = [parts.hostname]
-        self.sitemap_url = canonicalize_url(sitemap_url, self.start_url) if sitemap_url else None
-        if self.sitemap_url and urlsplit(self.sitemap_url).netloc != self.site_netloc:
-            raise ValueError(f"sitemap_url must be on {self.site_netloc}, got {sitemap_url!r}")
+        self.allowed_domains = domains
+
+    @staticmethod
+    def _absolute(url: str, base: str | None, what: str) -> str:
+        try:
+            canonical = canonicalize_url(url, base)
+            parts = urlsplit(canonical)
+            valid = parts.scheme in DEFAULT_PORTS and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            hint = "" if base else " (a relative one needs a start URL to resolve against)"
+            raise ValueError(f"{what} must be an absolute http(s) URL{hint}, got {url!r}")
+        return canonical
+
+    def _request(self, url: str, callback: Callable) -> scrapy.Request:
+        meta = {}
+        if self.site.download_timeout:
+            # Per-site override of DOWNLOAD_TIMEOUT (DownloadTimeoutMiddleware keeps it).
+            meta["download_timeout"] = self.site.download_timeout
+        return scrapy.Request(url, callback=callback, errback=self.on_error, meta=meta)
 
     async def start(self):
-        """Yield the requests for the start listing page and, if given, the sitemap."""
-        yield scrapy.Request(self.start_url, callback=self.parse_listing)
-        if self.sitemap_url:
-            yield scrapy.Request(self.sitemap_url, callback=self.parse_sitemap)
+        """Yield the requests for the start listing pages and the sitemaps."""
+        for url in self.start_urls:
+            yield self._request(url, self.parse_listing)
+        for url in self.sitemap_urls:
+            yield self._request(url, self.parse_sitemap)
 
-    def _inc(self, key: str) -> None:
-        self.crawler.stats.inc_value(f"catalog/{key}")
+    def _inc(self, key: str, count: int = 1) -> None:
+        self.crawler.stats.inc_value(f"catalog/{key}", count)
 
-    def _follow(self, response: Response, href: str, callback) -> scrapy.Request | None:
-        """Return a request for the canonical form of href, or None when it leaves the site."""
+    def skip(self, url: str, reason: str, http_status: int | None = None, detail: str = ""):
+        """Record url as skipped for reason (stats, log, _skipped file); returns None."""
+        report_skip(self.crawler, url, reason, http_status, detail)
+
+    def on_error(self, failure: Failure) -> None:
+        """Errback of every request: record the URL as skipped with the failure's reason."""
+        reason, status = skip_reason(failure)
+        detail = f"{type(failure.value).__name__}: {failure.value}"
+        self.skip(canonicalize_url(failure.request.url), reason, status, detail)
+
+    def _follow(
+        self, response: Response, href: str, callback: Callable, course: bool = False
+    ) -> scrapy.Request | None:
+        """Return a request for the canonical form of href, or None when it is not followed."""
         try:
             url = canonicalize_url(response.urljoin(href))
             parts = urlsplit(url)
         except ValueError:  # e.g. a non-numeric port; one bad link must not lose the page
-            self._inc("skipped/bad_url")
+            self._inc("bad_links")
             self.logger.debug("Not following malformed link %r on %s", href, response.url)
             return None
         if parts.scheme not in DEFAULT_PORTS:
             return None
-        if parts.netloc != self.site_netloc:
-            self._inc("skipped/offsite")
-            self.logger.debug("Not following %s: outside %s", url, self.site_netloc)
+        if not host_allowed(url, self.allowed_domains):
+            self.skip(url, "offsite", None, f"outside {', '.join(self.allowed_domains)}")
             return None
-        return scrapy.Request(url, callback=callback)
+        pattern = self.site.url_pattern
+        if course and pattern is not None and not pattern.search(url):
+            self._inc("filtered/url_pattern")
+            self.logger.debug("Not following %s: does not match url_pattern", url)
+            return None
+        return self._request(url, callback)
+
+    def _hrefs(self, response: TextResponse, query: str) -> Iterator[str]:
+        """Yield the link targets a selector picks: href of elements, or ::attr()/::text values."""
+        for match in response.css(query):
+            href = match.root if isinstance(match.root, str) else match.attrib.get("href")
+            if href and href.strip():
+                yield href
 
     def parse(self, response: Response, **kwargs):
         """Yield requests or items for a page of unknown kind by sniffing its markup."""
-        if isinstance(response, TextResponse) and response.css("a.course-link, ul.course-list"):
+        if isinstance(response, TextResponse) and response.css(self.site.course_link):
             yield from self.parse_listing(response)
         else:
             yield from self.parse_course(response)
@@ -257,52 +231,83 @@ class CatalogSpider(scrapy.Spider):
     def parse_listing(self, response: Response):
         """Yield requests for the course pages and the next listing page linked from a listing."""
         if not isinstance(response, TextResponse):
-            self._inc("skipped/not_text")
+            self.skip(canonicalize_url(response.url), "not_text", response.status)
             return
         self._inc("listing_pages")
-        for href in response.css("a.course-link::attr(href)").getall():
-            request = self._follow(response, href, self.parse_course)
+        for href in self._hrefs(response, self.site.course_link):
+            request = self._follow(response, href, self.parse_course, course=True)
             if request is not None:
                 yield request
-        # rel is a token list ("next nofollow"), hence ~= rather than =.
-        for href in response.css("a[rel~=next]::attr(href), link[rel~=next]::attr(href)").getall():
+        for href in self._hrefs(response, self.site.next_page):
             request = self._follow(response, href, self.parse_listing)
             if request is not None:
                 yield request
 
+    def _sitemap_body(self, response: Response) -> bytes:
+        if gzip_magic_number(response):
+            return gunzip(response.body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+        return response.body
+
     def parse_sitemap(self, response: Response):
-        """Yield requests for every page (or nested sitemap) listed in a sitemap."""
-        try:
-            sitemap = Sitemap(response.body)
-        except Exception as exc:  # lxml raises several types for hopeless documents
-            self._inc("skipped/invalid_sitemap")
-            self.logger.warning("Skipped sitemap %s: %s", response.url, exc)
+        """Yield requests for the pages (or sitemaps) a sitemap, index or robots.txt lists."""
+        url = canonicalize_url(response.url)
+        self._inc("sitemaps")
+        if urlsplit(url).path.endswith("/robots.txt"):
+            for loc in sitemaps_in_robots(response.text):
+                request = self._follow(response, loc, self.parse_sitemap)
+                if request is not None:
+                    yield request
             return
-        callback = self.parse_sitemap if sitemap.type == "sitemapindex" else self.parse
-        for entry in sitemap:
-            request = self._follow(response, entry["loc"], callback)
+        try:
+            sitemap = Sitemap(self._sitemap_body(response))
+            entries = list(sitemap)
+        except Exception as exc:  # lxml and gunzip raise several types for hopeless documents
+            self.skip(url, "invalid_sitemap", response.status, str(exc))
+            return
+        if sitemap.type not in ("urlset", "sitemapindex"):
+            self.skip(url, "invalid_sitemap", response.status, f"root element {sitemap.type!r}")
+            return
+        for entry in entries:
+            loc = entry.get("loc")
+            if not loc:
+                continue
+            if sitemap.type == "sitemapindex":
+                request = self._follow(response, loc, self.parse_sitemap)
+            elif self.site.url_pattern is not None:
+                # The pattern says which pages are courses; others are not fetched at all.
+                request = self._follow(response, loc, self.parse_course, course=True)
+            else:
+                request = self._follow(response, loc, self.parse)
             if request is not None:
                 yield request
 
     def parse_course(self, response: Response):
-        """Yield one CourseItem per schema.org Course object found on a course page."""
+        """Yield one CourseItem per Course found by JSON-LD, else microdata, else CSS selectors."""
         url = canonicalize_url(response.url)
         if not isinstance(response, TextResponse):
-            self._inc("skipped/not_text")
-            self.logger.info("Skipped %s: not a text response (not_text)", url)
+            self.skip(url, "not_text", response.status, "not a text response")
             return
-        nodes, problems = extract_course_nodes(response.text)
+        soup = parse_html(response.text)
+        nodes, problems = extract_course_nodes(soup)
         for reason, detail in problems:
             self._inc(f"jsonld/{reason}")
             self.logger.warning("Ignored a JSON-LD block on %s: %s (%s)", url, detail, reason)
-        if not nodes:
-            self._inc("skipped/no_course_jsonld")
-            self.logger.info("Skipped %s: no schema.org Course JSON-LD (no_course_jsonld)", url)
+        extraction, records = "jsonld", [course_record(node) for node in nodes]
+        if not records:
+            extraction = "microdata"
+            records = [course_record(item) for item in extract_microdata_courses(soup)]
+        if not records and self.site.field_selectors:
+            extraction = "css"
+            record = css_course_record(response.selector, self.site.field_selectors)
+            records = [record] if record else []
+        if not records:
+            methods = "JSON-LD, microdata" + (" or CSS" if self.site.field_selectors else "")
+            self.skip(url, "no_course", response.status, f"no schema.org Course by {methods}")
             return
         fetched_at = utc_timestamp()
-        for node in nodes:
-            record = course_record(node)
+        for record in records:
             self._inc("courses")
+            self._inc(f"extraction/{extraction}")
             yield CourseItem(
                 url=url,
                 **record,
@@ -310,4 +315,7 @@ class CatalogSpider(scrapy.Spider):
                 fetched_at=fetched_at,
                 content_hash=compute_content_hash(record),
                 spider=self.name,
+                extraction=extraction,
+                encoding=response.encoding,
+                raw_html=response.text,
             )
