@@ -18,14 +18,25 @@ logger = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("course_code", "name")
 
 
-class InvalidRecord(DropItem):
-    """The record lacks a required field; the page is recorded as skipped (invalid_record)."""
+class SkippedRecord(DropItem):
+    """A dropped record whose page scrapers.skipped.SkippedPagesLog records under `reason`."""
+
+    reason = "dropped"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        # SkippedPagesLog already logs the skip; Scrapy's own "Dropped:" line need not warn.
+        self.log_level = "INFO"
+
+
+class InvalidRecord(SkippedRecord):
+    """The record lacks a required field (course_code or name)."""
 
     reason = "invalid_record"
 
 
-class DuplicateRecord(DropItem):
-    """The course_code was already landed this crawl; recorded as skipped (duplicate)."""
+class DuplicateRecord(SkippedRecord):
+    """The course_code was already landed this crawl."""
 
     reason = "duplicate"
 

@@ -70,6 +70,8 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 # a server's Retry-After): 1 s then 2 s with the defaults.
 RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 60.0
+# A page given up on is recorded as skipped (http_<status>, timeout...), not a crawl error.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 # Per site: download_timeout in conf/sites.yml.
 DOWNLOAD_TIMEOUT = 30
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 import scrapy.exceptions
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -128,6 +129,7 @@ class CatalogSpider(scrapy.Spider):
         """Return the spider, configured from its arguments and, with -a site, SITES_FILE."""
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.configure(crawler.settings.get("SITES_FILE"))
+        crawler.signals.connect(spider.on_request_scheduled, signal=signals.request_scheduled)
         return spider
 
     def configure(self, sites_file: str | None) -> None:
@@ -160,7 +162,8 @@ class CatalogSpider(scrapy.Spider):
         except ValueError:
             valid = False
         if not valid:
-            hint = "" if base else " (a relative one needs a start URL to resolve against)"
+            relative = what == "sitemap_url" and not base
+            hint = " (a relative one needs a start URL to resolve against)" if relative else ""
             raise ValueError(f"{what} must be an absolute http(s) URL{hint}, got {url!r}")
         return canonical
 
@@ -190,6 +193,15 @@ class CatalogSpider(scrapy.Spider):
         reason, status = skip_reason(failure)
         detail = f"{type(failure.value).__name__}: {failure.value}"
         self.skip(canonicalize_url(failure.request.url), reason, status, detail)
+
+    def on_request_scheduled(self, request: scrapy.Request) -> None:
+        """Record a request leaving the site, which Scrapy drops silently (returns None)."""
+        # Our own links are checked in _follow, so this only sees redirects off the site:
+        # Scrapy's OffsiteMiddleware drops those on this same signal, without any errback.
+        if request.dont_filter or request.meta.get("allow_offsite"):
+            return
+        if not host_allowed(request.url, self.allowed_domains):
+            self.skip(canonicalize_url(request.url), "offsite", None, "redirected off the site")
 
     def _follow(
         self, response: Response, href: str, callback: Callable, course: bool = False

@@ -180,6 +180,8 @@ def _run_crawl(landing_dir: Path, *args: str, timeout: float = 90) -> Crawl:
         text=True,
         timeout=timeout,
     )
+    # Kept next to the landing dir for post-mortems of a failed test.
+    (landing_dir.parent / "crawl.log").write_text(proc.stderr + proc.stdout, encoding="utf-8")
     after = set(landing_dir.rglob("*")) if landing_dir.exists() else set()
     new = sorted(path for path in after - before if path.is_file())
     return Crawl(
