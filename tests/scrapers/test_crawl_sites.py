@@ -187,6 +187,9 @@ def test_demo_site_records(demo_site, demo_crawl, landing_record, comparable):
         for course in DEMO_COURSES
     ]
     assert comparable(demo_crawl.records) == expected
+    for record in demo_crawl.records:
+        served = demo_site.routes[record["url"].removeprefix(demo_site.base)]["body"]
+        assert record["raw_html"] == served.decode("utf-8")
     assert demo_crawl.skipped == []
     assert demo_crawl.skipped_files == []  # the side file only exists when something is skipped
 
