@@ -10,12 +10,12 @@ POM := conf/maven/pom.xml
 PROFILE ?= local
 DATE ?=
 
-.PHONY: help setup demo test test-fast lint format dist clean clean-data
+.PHONY: help setup postgres-binaries demo test test-fast lint format dist clean clean-data
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed $(JARS)/.resolved ## Create .venv, install the project and resolve the Delta/JDBC jars (idempotent)
+setup: $(VENV)/.installed $(JARS)/.resolved postgres-binaries ## Create .venv, install the project, resolve the Delta/JDBC jars, install PostgreSQL (idempotent)
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -37,6 +37,18 @@ $(JARS)/.resolved: $(POM)
 	  -DoutputDirectory=$(abspath $(JARS)) -DexcludeTransitive=true
 	@ls $(JARS)/*.jar
 	touch $@
+
+# The tests start their own throwaway PostgreSQL server (initdb/pg_ctl on
+# 127.0.0.1); they only need Debian's binaries, not a running service.
+postgres-binaries:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	    (command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read ver name _; do \
+	      pg_ctlcluster "$$ver" "$$name" stop 2>/dev/null || true; done) || true; \
+	  else echo "PostgreSQL binaries not found: install Debian's postgresql package"; exit 1; fi; \
+	fi
 
 demo: setup ## Generate the demo sources and run the whole nightly on them, then print what it made
 	$(BIN)/lakehouse demo --profile $(PROFILE)

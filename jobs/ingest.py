@@ -47,7 +47,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
         )
         rows = rows.cache()
         counts[target["bronze"]] = rows.count()
-        tables.append_table(rows, cfg, target["bronze"])
+        tables.append_table(rows, cfg, target["bronze"], merge_schema=True)
         rows.unpersist()
         log.info(
             "%s: %d rows from LMS table %s",

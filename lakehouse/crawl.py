@@ -24,7 +24,7 @@ def crawl_catalog(
     from lakehouse.demo.catalog_site import serve_site
 
     landing = Path(source["landing"])
-    before = set(landing.rglob("*.jsonl")) if landing.exists() else set()
+    before = set(_landing_files(landing))
     if source.get("start_url"):
         _run_spider(source, source["start_url"], crawl_date, log_file)
     elif source.get("site_dir"):
@@ -37,7 +37,15 @@ def crawl_catalog(
             _run_spider(source, f"{base_url}courses/page-1.html", crawl_date, log_file)
     else:
         raise CrawlError("sources.catalog needs start_url or site_dir in conf/")
-    return sorted(set(landing.rglob("*.jsonl")) - before)
+    return sorted(set(_landing_files(landing)) - before)
+
+
+def _landing_files(landing: Path) -> list[Path]:
+    # Names starting with "_" (the spider's skipped-pages log, files being
+    # written) are not landing data; Spark's file readers skip them too.
+    if not landing.exists():
+        return []
+    return [p for p in landing.rglob("*.jsonl") if not p.name.startswith(("_", "."))]
 
 
 def _run_spider(
@@ -48,6 +56,7 @@ def _run_spider(
     cmd = [
         sys.executable, "-m", "scrapy", "crawl", source.get("spider", "catalog"),
         "-a", f"start_url={start_url}",
+        *(["-a", f"site={source['site']}"] if source.get("site") else []),
         "-s", f"LANDING_DIR={source['landing']}",
         "-s", f"CRAWL_DATE={crawl_date.isoformat()}",
     ]  # fmt: skip

@@ -140,6 +140,8 @@ def append_new_files(
         rows = prepare(batch)
         (
             _writer(rows, cfg, name, mode="append")
+            # Bronze keeps whatever the source sends: new columns evolve the schema.
+            .option("mergeSchema", "true")
             .option("txnAppId", f"{name}:{checkpoint}")
             .option("txnVersion", epoch_id)
             .save(path)

@@ -21,5 +21,8 @@ CATALOG_LANDING_SCHEMA = T.StructType(
         T.StructField("fetched_at", T.StringType()),
         T.StructField("content_hash", T.StringType()),
         T.StructField("spider", T.StringType()),
+        T.StructField("extraction", T.StringType()),  # jsonld | microdata | css
+        T.StructField("encoding", T.StringType()),
+        T.StructField("raw_html", T.StringType()),
     ]
 )
