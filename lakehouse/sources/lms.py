@@ -1,4 +1,17 @@
-"""The LMS database connector: source tables read over JDBC with their expected schemas."""
+"""The LMS database connector: source tables read over JDBC with their expected schemas.
+
+The source settings (conf `sources.lms`) name the JDBC url and driver, the environment
+variables holding the user and password (`user_env`, `password_env`), and per table under
+`tables.<name>`:
+
+- `query`: a SELECT to read instead of the table of that name (it must yield the table's
+  expected columns);
+- `partition_column` (an integer column of the table) and `num_partitions`: read in parallel,
+  the bounds being discovered from the source with one small `SELECT min(..), max(..)`.
+
+Timestamps stay text in bronze ('YYYY-MM-DD HH:MM:SS', as the demo's SQLite stores them);
+timestamp and date columns of PostgreSQL are rendered as that same text by the database itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
 
 # What the lakehouse expects of each LMS table. Timestamps stay text in bronze
 # (raw, exactly as the source stores them) and are typed in silver.
@@ -29,22 +43,41 @@ LMS_SCHEMAS: dict[str, str] = {
     "ratings": "learner_id BIGINT, course_id BIGINT, stars INT, ts STRING",
 }
 
+# The text form of bronze timestamps, in PostgreSQL's to_char notation.
+_PG_TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS"
+_INTEGRAL = ("BIGINT", "INT")
+# Exceptions of these packages only wrap the driver's own error, which says what went wrong.
+_WRAPPERS = ("org.apache.spark.", "py4j.", "java.lang.reflect.", "java.util.concurrent.")
+
 
 class SourceError(RuntimeError):
     """A source could not be read; the message never carries credentials."""
 
 
 def jdbc_options(source: dict[str, Any], table: str) -> dict[str, str]:
-    """The JDBC reader options for one source table, credentials taken from the environment."""
+    """The JDBC options reading one source table as the source holds it.
+
+    `dbtable` is the table, or `(<query>) AS lms_source` when the table's settings name a
+    query; the user and password come from the environment variables the settings name.
+    """
     if table not in LMS_SCHEMAS:
         raise SourceError(f"unknown LMS table {table!r} (known: {', '.join(LMS_SCHEMAS)})")
+    url = source["url"]
+    if "password" in source or "password=" in url.lower():
+        raise SourceError(
+            "LMS source settings must not hold a password: put it in the environment variable "
+            "named by sources.lms.password_env"
+        )
+    query = _table_settings(source, table).get("query")
     options = {
-        "url": source["url"],
+        "url": url,
         "driver": source["driver"],
-        "dbtable": table,
-        "customSchema": LMS_SCHEMAS[table],
+        "dbtable": f"({query.strip().rstrip(';')}) AS lms_source" if query else table,
         "fetchsize": str(source.get("fetchsize", 10000)),
     }
+    if _is_postgres(url):
+        # timestamptz values render in the session's zone; make that UTC, as in bronze.
+        options["sessionInitStatement"] = "SET TIME ZONE 'UTC'"
     for option, env_key in (("user", "user_env"), ("password", "password_env")):
         name = source.get(env_key)
         if name and os.environ.get(name):
@@ -55,23 +88,125 @@ def jdbc_options(source: dict[str, Any], table: str) -> dict[str, str]:
 def read_lms_table(spark: SparkSession, source: dict[str, Any], table: str) -> DataFrame:
     """The full current content of one LMS table, one row per source row, in its expected schema."""
     options = jdbc_options(source, table)
-    try:
-        df = spark.read.format("jdbc").options(**options).load()
-    except Exception as exc:  # noqa: BLE001 - re-raised without the driver's text, which may hold secrets
-        secret = options.get("password")
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if secret:
-            text = text.replace(secret, "***")
-        raise SourceError(
-            f"cannot read LMS table {table!r} from {_safe_url(source['url'])}: {text}"
-        ) from None
+    settings = _table_settings(source, table)
     expected = [c.split() for c in LMS_SCHEMAS[table].split(", ")]
-    missing = [name for name, _ in expected if name not in df.columns]
+
+    # The source's own columns and types; Spark only asks for them (`WHERE 1=0`).
+    found = {f.name.lower(): f for f in _load(spark, options, source, table).schema.fields}
+    missing = [name for name, _ in expected if name.lower() not in found]
     if missing:
         raise SourceError(f"LMS table {table!r} lacks expected columns: {', '.join(missing)}")
+    temporal = (TimestampType, TimestampNTZType, DateType)
+    select = []
+    for name, kind in expected:
+        if kind == "STRING" and _is_postgres(source["url"]):
+            if isinstance(found[name.lower()].dataType, temporal):
+                select.append(f"to_char({name}, '{_PG_TIMESTAMP_FORMAT}') AS {name}")
+                continue
+        select.append(name)
+    relation = options["dbtable"]
+    read = {
+        **options,
+        "dbtable": f"(SELECT {', '.join(select)} FROM {relation}) AS lms_rows",
+        "customSchema": LMS_SCHEMAS[table],
+    }
+    read.update(_partitioning(spark, options, source, table, settings, dict(expected)))
+    df = _load(spark, read, source, table)
     # The cast also drops the VARCHAR(n) some drivers report, which Delta would
     # otherwise enforce as a length limit.
     return df.select(*[F.col(name).cast(kind).alias(name) for name, kind in expected])
+
+
+def _partitioning(
+    spark: SparkSession,
+    options: dict[str, str],
+    source: dict[str, Any],
+    table: str,
+    settings: dict[str, Any],
+    kinds: dict[str, str],
+) -> dict[str, str]:
+    """Spark's partitioned-read options for the table's settings; empty for a single read."""
+    column = settings.get("partition_column")
+    if not column:
+        return {}
+    if kinds.get(column) not in _INTEGRAL:
+        raise SourceError(
+            f"partition_column {column!r} of LMS table {table!r} must be one of its integer "
+            f"columns ({', '.join(c for c, k in kinds.items() if k in _INTEGRAL)})"
+        )
+    count = settings.get("num_partitions") or spark.sparkContext.defaultParallelism
+    if int(count) < 1:
+        raise SourceError(f"num_partitions of LMS table {table!r} must be at least 1")
+    bounds = {
+        **options,
+        "dbtable": f"(SELECT min({column}) AS lo, max({column}) AS hi "
+        f"FROM {options['dbtable']}) AS lms_bounds",
+        "customSchema": "lo BIGINT, hi BIGINT",
+    }
+    query = _load(spark, bounds, source, table)
+    try:
+        lo, hi = query.first()
+    except Exception as exc:  # noqa: BLE001 - re-raised without the driver's text, which may hold secrets
+        raise _source_error(exc, options, source, table) from None
+    if lo is None:  # an empty table: nothing to split
+        return {}
+    return {
+        "partitionColumn": column,
+        "lowerBound": str(lo),
+        "upperBound": str(hi),
+        "numPartitions": str(int(count)),
+    }
+
+
+def _load(
+    spark: SparkSession, options: dict[str, str], source: dict[str, Any], table: str
+) -> DataFrame:
+    try:
+        return spark.read.format("jdbc").options(**options).load()
+    except Exception as exc:  # noqa: BLE001 - re-raised without the driver's text, which may hold secrets
+        raise _source_error(exc, options, source, table) from None
+
+
+def _source_error(
+    exc: Exception, options: dict[str, str], source: dict[str, Any], table: str
+) -> SourceError:
+    text = _cause_text(exc)
+    secret = options.get("password")
+    if secret:
+        text = text.replace(secret, "***")
+    return SourceError(f"cannot read LMS table {table!r} from {_safe_url(source['url'])}: {text}")
+
+
+def _cause_text(exc: Exception) -> str:
+    """The first line of the driver's own error inside a Spark/py4j error, else of exc itself."""
+    # Py4JJavaError keeps the Java exception in java_exception, pyspark's own errors in _origin.
+    cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if cause is not None:
+        try:
+            chain = []
+            while cause is not None and len(chain) < 20:
+                chain.append(cause)
+                cause = cause.getCause()
+            names = [c.getClass().getName() for c in chain]
+            picked = next(
+                (c for c, n in zip(chain, names, strict=True) if not n.startswith(_WRAPPERS)),
+                chain[-1],
+            )
+            lines = [line.strip() for line in str(picked.toString()).splitlines()]
+            if any(lines):
+                return next(line for line in lines if line)
+        except Exception:  # noqa: BLE001 - the JVM side is gone; fall back to Python's text
+            pass
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _table_settings(source: dict[str, Any], table: str) -> dict[str, Any]:
+    return (source.get("tables") or {}).get(table) or {}
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith("jdbc:postgresql:")
 
 
 def _safe_url(url: str) -> str:
