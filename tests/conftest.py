@@ -36,3 +36,15 @@ def spark(base_cfg):
     session = build_session(base_cfg, app_name="lakehouse tests")
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuses to run the spider tests and the Spark tests in one process."""
+    trees = {item.path.relative_to(config.rootpath).parts[1] for item in items}
+    if "scrapers" in trees and len(trees) > 1:
+        # Twisted (via Scrapy) leaves a zope.interface `__provides__` on
+        # typing.Generic that breaks pyspark.ml (AttributeError: __provides__).
+        raise pytest.UsageError(
+            "run tests/scrapers in a pytest process of its own: "
+            "`pytest tests/scrapers && pytest --ignore=tests/scrapers` (what `make test` does)"
+        )
