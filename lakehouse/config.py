@@ -55,6 +55,8 @@ def load_config(
     for name, value in cfg.get("paths", {}).items():
         cfg["paths"][name] = _absolute(_resolve(value, cfg, stack=()), project_root)
     cfg = _resolve(cfg, cfg, stack=())
+    if not isinstance(cfg.get("spark"), dict):
+        raise ConfigError(f"profile {profile!r} has no spark: section (see conf/base.yml)")
     for key in ("jars_dir", "log4j_config"):
         if cfg["spark"].get(key):
             cfg["spark"][key] = _absolute(cfg["spark"][key], project_root)
@@ -156,7 +158,8 @@ def _resolve(value: Any, cfg: dict[str, Any], stack: tuple[str, ...]) -> Any:
         ref = match.group(1)
         if ref.startswith("env:"):
             name, _, default = ref[4:].partition(":-")
-            if name in os.environ:
+            # As in the shell, ${env:X:-d} also falls back to d when X is empty.
+            if os.environ.get(name) or (name in os.environ and ":-" not in ref):
                 return os.environ[name]
             if ":-" in ref:
                 return default

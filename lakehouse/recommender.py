@@ -14,17 +14,18 @@ MAX_ALS_ID = 2**31 - 1
 
 
 def confidence_matrix(interactions: DataFrame, before: dt.datetime) -> DataFrame:
-    """One row per (learner_id, course_id) with events before `before`: summed confidence
-    and the time of the first event."""
+    """One row per (learner_id, course_id) with positive-weight events before `before`: summed
+    confidence, the time of the first such event and their number."""
+    # Zero-weight events carry no preference: they neither create a pair nor
+    # date its first engagement.
     return (
-        interactions.filter(F.col("event_ts") < F.lit(before))
+        interactions.filter((F.col("event_ts") < F.lit(before)) & (F.col("weight") > 0))
         .groupBy("learner_id", "course_id")
         .agg(
             F.sum("weight").alias("confidence"),
             F.min("event_ts").alias("first_ts"),
             F.count(F.lit(1)).alias("events"),
         )
-        .filter(F.col("confidence") > 0)
     )
 
 

@@ -6,7 +6,7 @@ wins for the whole page, and its name ends up in the record's `extraction` key):
 1. ``jsonld``: schema.org Course objects in ``<script type="application/ld+json">`` blocks
    (single objects, arrays, ``@graph``, several blocks per page);
 2. ``microdata``: ``itemscope`` elements whose ``itemtype`` is schema.org Course;
-3. ``css``: the per-site CSS selectors of conf/sites.yml.
+3. ``css``: the per-site CSS selectors of conf/sources/catalog_sites.yml.
 
 Every text value goes through `clean_text` (BeautifulSoup: tags, entities, whitespace), whatever
 the method, and every URL through `canonicalize_url`.
@@ -60,7 +60,7 @@ TEXT_DURATION_RE = re.compile(
 )
 _SECONDS_PER_UNIT = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 
-# Field selectors a site may configure for the CSS fallback (conf/sites.yml), by record field.
+# Field selectors a site may configure for the CSS fallback (the sites file), by record field.
 CSS_FIELDS = {
     "name": "name",
     "course_code": "course_code",

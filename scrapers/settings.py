@@ -72,7 +72,7 @@ RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 60.0
 # A page given up on is recorded as skipped (http_<status>, timeout...), not a crawl error.
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
-# Per site: download_timeout in conf/sites.yml.
+# Per site: download_timeout in conf/sources/catalog_sites.yml.
 DOWNLOAD_TIMEOUT = 30
 
 # Pages skipped (with a reason) go to crawler stats and LANDING_DIR/crawl_date=.../_skipped-*.jsonl.
@@ -81,7 +81,7 @@ EXTENSIONS = {
 }
 
 # Per-site crawl configuration for -a site=NAME (see the file's header).
-SITES_FILE = str(Path(__file__).resolve().parent.parent / "conf" / "sites.yml")
+SITES_FILE = str(Path(__file__).resolve().parent.parent / "conf" / "sources" / "catalog_sites.yml")
 
 # Configure item pipelines
 # See https://docs.scrapy.org/en/latest/topics/item-pipeline.html

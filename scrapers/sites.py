@@ -1,4 +1,4 @@
-"""Per-site configuration of the catalog spider, read from conf/sites.yml (setting SITES_FILE)."""
+"""Per-site configuration of the catalog spider: conf/sources/catalog_sites.yml (SITES_FILE)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from parsel import Selector
 
 from scrapers.extraction import CSS_FIELDS
 
-DEFAULT_SITES_FILE = Path(__file__).resolve().parent.parent / "conf" / "sites.yml"
+DEFAULT_SITES_FILE = (
+    Path(__file__).resolve().parent.parent / "conf" / "sources" / "catalog_sites.yml"
+)
 
 # Generic defaults, used without -a site=... and for selectors a site leaves out.
 DEFAULT_COURSE_LINK = "a.course-link"
@@ -36,7 +38,7 @@ SITE_KEYS = frozenset(
 
 
 class SiteConfigError(ValueError):
-    """conf/sites.yml (or the file SITES_FILE names) is missing, malformed or lacks the site."""
+    """The sites file (SITES_FILE) is missing, malformed or lacks the site."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _check_selector(site: str, key: str, query: Any) -> str:
 
 
 def parse_site(name: str, raw: Any) -> SiteConfig:
-    """Return the validated SiteConfig of one conf/sites.yml entry."""
+    """Return the validated SiteConfig of one conf/sources/catalog_sites.yml entry."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -124,7 +126,7 @@ def parse_site(name: str, raw: Any) -> SiteConfig:
 
 
 def load_site(name: str, sites_file: str | Path | None = None) -> SiteConfig:
-    """Return the named site's configuration from sites_file (default: conf/sites.yml)."""
+    """Return the named site's configuration from sites_file (default: the repository's)."""
     path = Path(sites_file) if sites_file else DEFAULT_SITES_FILE
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

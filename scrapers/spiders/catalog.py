@@ -3,7 +3,7 @@
     scrapy crawl catalog -a start_url=https://host/courses/page-1.html     # generic defaults
     scrapy crawl catalog -a site=NAME [-a start_url=...] [-a sitemap_url=...]
 
-With -a site=NAME the site's entry in the SITES_FILE setting (default conf/sites.yml) gives
+With -a site=NAME the site's entry in SITES_FILE (conf/sources/catalog_sites.yml) gives
 start URLs, sitemap, allowed domains, url_pattern, download_timeout and CSS selectors;
 -a start_url / -a sitemap_url given on the command line replace the site's own. Without a
 site the spider follows `a.course-link` and `a[rel~=next]` from the start URL and has no CSS
@@ -61,7 +61,7 @@ CONNECTION_ERRORS = _exception_types(
 NEEDS_START_URL = (
     "catalog spider needs a start URL: "
     "scrapy crawl catalog -a start_url=https://host/courses/page-1.html "
-    "(or -a sitemap_url=..., or -a site=NAME with start_urls or sitemap_url in conf/sites.yml)"
+    "(or -a sitemap_url=..., or -a site=NAME with start_urls or sitemap_url in its sites file)"
 )
 
 

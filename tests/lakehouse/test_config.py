@@ -70,18 +70,16 @@ def test_repository_profiles_include_local_and_cluster():
     assert "base" not in names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="profiles() takes every conf/*.yml but base.yml for a profile, so the catalog "
-    "spider's site file conf/sites.yml is listed as profile 'sites' and load_config('sites') "
-    "returns the base settings (no master, no jars_dir) plus the spider's site entries",
-)
-def test_repository_site_file_is_not_a_profile():
-    assert (REPO / "conf" / "sites.yml").is_file()
-
-    assert "sites" not in profiles()
-    with pytest.raises(ConfigError, match="unknown profile 'sites'"):
-        load_config("sites")
+def test_every_repository_profile_loads_and_nothing_else_is_one(monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_CONF", raising=False)
+    monkeypatch.setenv("LMS_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/lms")
+    names = profiles()
+    assert {"local", "cluster"} <= set(names)
+    assert "sites" not in names and "catalog_sites" not in names
+    for name in names:
+        cfg = load_config(name)
+        assert cfg["profile"] == name
+        assert "gold.recommendations" in cfg["tables"]
 
 
 def test_unknown_profile_error_lists_the_available_ones(tmp_path, monkeypatch):

@@ -52,7 +52,8 @@ def test_confidence_matrix_sums_weights_before_the_cutoff_and_drops_zero_confide
     out = confidence_matrix(interactions, CUTOFF)
 
     expected = spark.createDataFrame(
-        [(1, 10, 3.0, ts(1, 9), 2), (2, 11, 1.0, ts(2), 2)],
+        # zero-weight events neither start a pair nor count: (2, 11) starts at its view
+        [(1, 10, 3.0, ts(1, 9), 2), (2, 11, 1.0, ts(4), 1)],
         CONFIDENCE + ", first_ts timestamp, events bigint",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
@@ -79,13 +80,6 @@ def test_holdout_pairs_are_pairs_first_seen_in_the_holdout_window(spark):
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="holdout_pairs takes first_ts from every event, zero-weight ones included "
-    "(confidence_matrix min(event_ts)), so a pair whose first *positive* event is in the "
-    "window is dropped when a zero-weight event precedes the cut-off; the pair is in neither "
-    "the training matrix nor the holdout",
-)
 def test_holdout_pairs_ignore_zero_weight_events_before_the_cutoff(spark):
     interactions = spark.createDataFrame(
         [

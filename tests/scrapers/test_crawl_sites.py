@@ -157,7 +157,7 @@ def demo_site(serve, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_crawl(demo_site, crawl, tmp_path_factory):
-    # The command the rest of the project runs, plus -a site=demo (repository conf/sites.yml):
+    # The command the rest of the project runs, plus -a site=demo (the repository's sites file):
     # the start URL completes the site, whose relative sitemap_url resolves against it.
     result = crawl(
         tmp_path_factory.mktemp("demo") / "landing",

@@ -408,7 +408,7 @@ def test_css_record_is_none_when_no_selector_matches():
 
 
 def test_demo_site_entry_of_the_repository_sites_file():
-    site = load_site("demo", REPO_ROOT / "conf" / "sites.yml")
+    site = load_site("demo", REPO_ROOT / "conf" / "sources" / "catalog_sites.yml")
     assert site.start_urls == ()
     assert site.sitemap_urls == ("/sitemap.xml",)
     assert "127.0.0.1" in site.allowed_domains
@@ -454,7 +454,7 @@ def test_demo_site_selectors_read_the_demo_generator_pages(tmp_path):
         },
     ]
     render_site(courses, tmp_path, page_size=1)
-    site = load_site("demo", REPO_ROOT / "conf" / "sites.yml")
+    site = load_site("demo", REPO_ROOT / "conf" / "sources" / "catalog_sites.yml")
     for course in courses:
         html = (tmp_path / "courses" / f"{course['code'].lower()}.html").read_text("utf-8")
         [node], _problems = extract_course_nodes(html)
