@@ -38,11 +38,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
         "gold.fact_learning_activity": learning_activity_facts(interactions),
         "gold.course_stats": course_statistics(courses, read("silver.enrollments"), interactions),
     }
-    counts = {}
-    for name, df in outputs.items():
-        tables.overwrite_table(df, cfg, name)
-        counts[name] = tables.read_table(spark, cfg, name).count()
-    return counts
+    return tables.overwrite_tables(spark, cfg, outputs)
 
 
 def main(argv: list[str] | None = None) -> int:

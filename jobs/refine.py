@@ -60,11 +60,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
         "silver.enrollments": enrollments,
         "silver.interactions": interactions,
     }
-    counts = {}
-    for name, df in outputs.items():
-        tables.overwrite_table(df, cfg, name)
-        counts[name] = tables.read_table(spark, cfg, name).count()
-    return counts
+    return tables.overwrite_tables(spark, cfg, outputs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,17 @@ def overwrite_table(df: DataFrame, cfg: dict[str, Any], name: str) -> None:
     register_table(df.sparkSession, cfg, name)
 
 
+def overwrite_tables(
+    spark: SparkSession, cfg: dict[str, Any], outputs: dict[str, DataFrame]
+) -> dict[str, int]:
+    """Row counts of the tables after replacing each named table's content with its DataFrame."""
+    counts = {}
+    for name, df in outputs.items():
+        overwrite_table(df, cfg, name)
+        counts[name] = read_table(spark, cfg, name).count()
+    return counts
+
+
 def replace_partition(
     df: DataFrame, cfg: dict[str, Any], name: str, column: str, value: dt.date | str | int
 ) -> None:
