@@ -25,6 +25,8 @@ def base_cfg(lakehouse_root):
             "spark.conf.spark.sql.shuffle.partitions": "2",
             "spark.conf.spark.default.parallelism": "2",
             "spark.conf.spark.driver.memory": "4g",
+            # A stuck crawl fails its test in minutes instead of holding CI for an hour.
+            "sources.catalog.timeout_s": 300,
         },
     )
     return with_run(cfg, date="2026-11-01", batch_id="test-batch")
