@@ -10,7 +10,7 @@ POM := conf/maven/pom.xml
 PROFILE ?= local
 DATE ?=
 
-.PHONY: help setup postgres-binaries demo test test-fast lint format dist clean clean-data
+.PHONY: help setup postgres-binaries demo test test-fast lint format submit dist clean clean-data
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,15 @@ lint: setup ## Check style with ruff
 format: setup ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+JOB ?= score
+submit: setup ## Run one job with spark-submit on this machine: make submit JOB=refine DATE=2026-11-01
+	PATH="$(abspath $(BIN)):$$PATH" SPARK_LOCAL_IP=127.0.0.1 spark-submit --master 'local[*]' \
+	  --jars "$$(ls $(JARS)/*.jar | paste -sd, -)" \
+	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+	  --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)" \
+	  jobs/$(JOB).py --profile $(PROFILE) $(if $(DATE),--date $(DATE))
 
 dist: setup ## Build dist/lakehouse.zip to ship with spark-submit --py-files
 	rm -rf dist && mkdir -p dist

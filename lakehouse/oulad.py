@@ -229,7 +229,9 @@ def oulad_interactions(
 ) -> DataFrame:
     """silver.interactions: one 'click' per (id_student, id_site, day), value the clicks of
     that day (studentVle has several rows per day: they are summed), at midnight UTC of the
-    presentation's start plus `date` days; weight = click_weight."""
+    presentation's start plus `date` days; weight = click_weight. Bronze must hold each
+    studentVle row once (the file loader loads a file once): its rows are not deduplicated,
+    since equal rows are distinct click sessions."""
     start = presentation_start_col("code_presentation", start_months)
     day = F.date_add(start, F.col("date").cast("int"))
     clicks = student_vle.groupBy(
