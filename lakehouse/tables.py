@@ -172,3 +172,67 @@ def append_new_files(
     if table_exists(spark, cfg, name):
         register_table(spark, cfg, name)
     return sum(loaded)
+
+
+WATERMARKS = "control.watermarks"
+WATERMARK_SCHEMA = (
+    "source_table STRING, watermark_column STRING, watermark STRING, load_seq BIGINT, "
+    "batch_id STRING, committed_at TIMESTAMP"
+)
+
+
+def watermark(
+    spark: SparkSession, cfg: dict[str, Any], source_table: str
+) -> tuple[str | None, int]:
+    """The (high-watermark, last load sequence) of an incrementally extracted source table;
+    (None, 0) before its first load."""
+    if not table_exists(spark, cfg, WATERMARKS):
+        return None, 0
+    row = (
+        read_table(spark, cfg, WATERMARKS)
+        .filter(F.col("source_table") == source_table)
+        .select("watermark", "load_seq")
+        .first()
+    )
+    return (row["watermark"], int(row["load_seq"])) if row else (None, 0)
+
+
+def advance_watermark(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    source_table: str,
+    column: str,
+    value: str,
+    load_seq: int,
+) -> None:
+    """Records load `load_seq` of a source table as committed up to `value` (one MERGE)."""
+    import datetime as dt
+
+    row = spark.createDataFrame(
+        [(source_table, column, str(value), int(load_seq), cfg["run"].get("batch_id"),
+          dt.datetime.now(dt.UTC).replace(tzinfo=None))],
+        WATERMARK_SCHEMA,
+    )  # fmt: skip
+    if not table_exists(spark, cfg, WATERMARKS):
+        overwrite_table(row, cfg, WATERMARKS)
+        return
+    (
+        DeltaTable.forPath(spark, table_path(cfg, WATERMARKS))
+        .alias("t")
+        .merge(row.alias("s"), "t.source_table = s.source_table")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def append_once(df: DataFrame, cfg: dict[str, Any], name: str, app_id: str, version: int) -> None:
+    """Appends df to table `name` unless a write with this (app_id, version) already committed."""
+    (
+        _writer(df, cfg, name, mode="append")
+        .option("mergeSchema", "true")
+        .option("txnAppId", app_id)
+        .option("txnVersion", int(version))
+        .save(table_path(cfg, name))
+    )
+    register_table(df.sparkSession, cfg, name)

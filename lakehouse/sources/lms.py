@@ -85,8 +85,14 @@ def jdbc_options(source: dict[str, Any], table: str) -> dict[str, str]:
     return options
 
 
-def read_lms_table(spark: SparkSession, source: dict[str, Any], table: str) -> DataFrame:
-    """The full current content of one LMS table, one row per source row, in its expected schema."""
+def read_lms_table(
+    spark: SparkSession,
+    source: dict[str, Any],
+    table: str,
+    after: tuple[str, str] | None = None,
+) -> DataFrame:
+    """One row per source row of an LMS table in its expected schema: all of them, or with
+    `after=(column, value)` only those whose column is greater than the value (a watermark)."""
     options = jdbc_options(source, table)
     settings = _table_settings(source, table)
     expected = [c.split() for c in LMS_SCHEMAS[table].split(", ")]
@@ -105,9 +111,16 @@ def read_lms_table(spark: SparkSession, source: dict[str, Any], table: str) -> D
                 continue
         select.append(name)
     relation = options["dbtable"]
+    where = ""
+    if after is not None:
+        column, value = after
+        if column not in dict(expected):
+            raise SourceError(f"watermark column {column!r} is not a column of LMS table {table!r}")
+        literal = str(int(value)) if dict(expected)[column] in _INTEGRAL else _sql_string(value)
+        where = f" WHERE {column} > {literal}"
     read = {
         **options,
-        "dbtable": f"(SELECT {', '.join(select)} FROM {relation}) AS lms_rows",
+        "dbtable": f"(SELECT {', '.join(select)} FROM {relation}{where}) AS lms_rows",
         "customSchema": LMS_SCHEMAS[table],
     }
     read.update(_partitioning(spark, options, source, table, settings, dict(expected)))
@@ -203,6 +216,10 @@ def _cause_text(exc: Exception) -> str:
 
 def _table_settings(source: dict[str, Any], table: str) -> dict[str, Any]:
     return (source.get("tables") or {}).get(table) or {}
+
+
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _is_postgres(url: str) -> bool:
