@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 
@@ -85,9 +87,11 @@ def test_read_drop_reads_plain_and_gzipped_csv_with_question_marks_as_nulls(spar
 
 def test_read_drop_reads_parquet(spark, tmp_path):
     drop = tmp_path / "pq"
-    spark.createDataFrame([(1, "Ann", 2.0, "extra")], SCHEMA + ", more STRING").write.parquet(
-        str(drop / "part")
+    drop.mkdir()
+    table = pa.table(
+        {"id": pa.array([1], pa.int32()), "name": ["Ann"], "score": [2.0], "more": ["extra"]}
     )
+    pq.write_table(table, drop / "part-0.parquet")
     spec = {"file": "*.parquet", "format": "parquet", "schema": SCHEMA}
 
     out = read_drop(spark, spec, str(drop)).drop("_source_file")
@@ -115,7 +119,8 @@ def test_header_lacking_expected_columns_is_a_clear_error(spark, tmp_path):
 
 
 def test_parquet_lacking_expected_columns_is_a_clear_error(spark, tmp_path):
-    spark.createDataFrame([(1,)], "id INT").write.parquet(str(tmp_path / "pq" / "x"))
+    (tmp_path / "pq").mkdir()
+    pq.write_table(pa.table({"id": pa.array([1], pa.int32())}), tmp_path / "pq" / "x.parquet")
     spec = {"file": "*.parquet", "format": "parquet", "schema": SCHEMA}
     with pytest.raises(FileSourceError, match="lacks expected columns: name, score"):
         check_drop(spark, spec, str(tmp_path / "pq"))
