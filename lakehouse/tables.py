@@ -125,8 +125,10 @@ def append_new_files(
     file_format: str,
     schema: Any,
     prepare: Any,
+    options: dict[str, str] | None = None,
 ) -> int:
-    """The number of rows appended to table `name` from files in source_dir not loaded before.
+    """The number of rows appended to table `name` from files in source_dir not loaded before
+    (reader `options` such as CSV header, delimiter or pathGlobFilter pass through).
 
     A file stream with an availableNow trigger and a checkpoint per table remembers which
     files were loaded; each micro-batch is an idempotent Delta append (txnAppId/txnVersion),
@@ -141,6 +143,7 @@ def append_new_files(
         spark.readStream.format(file_format)
         .schema(schema)
         .option("recursiveFileLookup", "true")
+        .options(**(options or {}))
         .load(source_dir)
         .withColumn("_source_file", F.col("_metadata.file_path"))
     )
