@@ -81,9 +81,10 @@ submit: setup ## Run one job with spark-submit on this machine: make submit JOB=
 	  --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)" \
 	  jobs/$(JOB).py --profile $(PROFILE) $(if $(DATE),--date $(DATE))
 
-dist: setup ## Build dist/lakehouse.zip to ship with spark-submit --py-files
+dist: setup ## Build dist/lakehouse.zip (lakehouse + jobs) to ship with spark-submit --py-files
 	rm -rf dist && mkdir -p dist
-	$(BIN)/python -c "import shutil; shutil.make_archive('dist/lakehouse', 'zip', '.', 'lakehouse')"
+	# The jobs package goes along: jobs import each other (score uses train's MLflow client).
+	$(BIN)/python -m zipfile -c dist/lakehouse.zip lakehouse jobs
 	@echo "dist/lakehouse.zip"
 
 clean-data: ## Delete every table, landing file, model and demo source under var/

@@ -82,10 +82,14 @@ def load_increment(
     if tables.table_exists(spark, cfg, bronze):
         committed = tables.read_table(spark, cfg, bronze)
         if "_load_seq" in committed.columns:
-            last = committed.agg(
-                F.max("_load_seq").alias("seq"), F.max(column).alias("value")
-            ).first()
-            if last["seq"] is not None and last["seq"] > seq:
+            # Only loads newer than the watermark's can be unrecorded; Delta's file
+            # statistics on _load_seq skip the rest of bronze.
+            last = (
+                committed.filter(F.col("_load_seq") > seq)
+                .agg(F.max("_load_seq").alias("seq"), F.max(column).alias("value"))
+                .first()
+            )
+            if last["seq"] is not None:
                 log.warning(
                     "%s: load %s committed without its watermark; recovering", key, last["seq"]
                 )
@@ -106,7 +110,7 @@ def load_increment(
         rows.unpersist()
         log.info("%s: nothing above watermark %s", bronze, value)
         return 0
-    tables.append_once(rows, cfg, bronze, app_id=key, version=seq + 1)
+    tables.append_table(rows, cfg, bronze, merge_schema=True, txn=(key, seq + 1))
     rows.unpersist()
     if fail_at == "after_bronze_commit":
         raise RuntimeError(f"injected failure after committing {key} to bronze")

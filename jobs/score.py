@@ -14,21 +14,20 @@ import mlflow
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs.train import mlflow_client
 from lakehouse import tables
 from lakehouse.recommendations import factor_scores, recommendation_rows, top_k
-from lakehouse.runs import job_main
+from lakehouse.runs import data_end, job_main
 
 
 def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """Learners scored and rows written to gold.recommendations for the run date."""
     rec = cfg["recommender"]
     run_date: dt.date = cfg["run"]["date"]
-    as_of = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    as_of = data_end(run_date)
     since = as_of - dt.timedelta(days=int(rec["active_days"]))
 
-    mlflow.set_tracking_uri(cfg["tracking"]["tracking_uri"])
-    mlflow.set_registry_uri(cfg["tracking"]["tracking_uri"])
-    client = mlflow.tracking.MlflowClient()
+    client = mlflow_client(cfg)
     champion = client.get_model_version_by_alias(rec["registered_model"], "champion")
     model = mlflow.spark.load_model(f"models:/{rec['registered_model']}@champion").stages[0]
 

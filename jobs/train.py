@@ -26,7 +26,7 @@ from lakehouse import tables
 from lakehouse.ranking import ranking_metrics
 from lakehouse.recommendations import factor_scores, popularity_candidates, top_k
 from lakehouse.recommender import confidence_matrix, holdout_pairs, popularity_scores, train_als
-from lakehouse.runs import job_main
+from lakehouse.runs import data_end, job_main
 
 log = logging.getLogger("lakehouse.train")
 FINGERPRINT_TAG = "lakehouse.fingerprint"
@@ -36,12 +36,12 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """The registered model version used for the run date and its holdout metrics."""
     rec = cfg["recommender"]
     run_date: dt.date = cfg["run"]["date"]
-    as_of = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    as_of = data_end(run_date)
     interactions = tables.read_table(spark, cfg, "silver.interactions")
     full = confidence_matrix(interactions, as_of).cache()
     fingerprint = training_fingerprint(full, rec["als"], rec["holdout_days"], rec["k"], run_date)
 
-    client = _mlflow_client(cfg)
+    client = mlflow_client(cfg)
     existing = _run_with_fingerprint(client, rec["experiment"], fingerprint)
     if existing is not None:
         version = _registered_version(client, rec["registered_model"], existing.info.run_id)
@@ -101,7 +101,7 @@ def log_model(
 ) -> str:
     """The registered model version of a newly logged run (params, metrics, Spark model)."""
     rec = cfg["recommender"]
-    client = _mlflow_client(cfg)
+    client = mlflow_client(cfg)
     experiment_id = _experiment_id(client, cfg)
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"nightly {cfg['run']['date']}"
@@ -132,7 +132,8 @@ def log_model(
     return version
 
 
-def _mlflow_client(cfg: dict[str, Any]) -> MlflowClient:
+def mlflow_client(cfg: dict[str, Any]) -> MlflowClient:
+    """An MLflow client on the profile's tracking store and model registry."""
     mlflow.set_tracking_uri(cfg["tracking"]["tracking_uri"])
     mlflow.set_registry_uri(cfg["tracking"]["tracking_uri"])
     return MlflowClient()

@@ -20,6 +20,11 @@ def new_batch_id(run_date: dt.date) -> str:
     return f"{run_date:%Y%m%d}-{now:%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def data_end(run_date: dt.date) -> dt.datetime:
+    """The exclusive end of the data a run date covers: midnight after that day."""
+    return dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+
+
 def job_arguments(description: str, argv: Sequence[str] | None) -> argparse.Namespace:
     """The standard job arguments: --profile, --date, --batch-id."""
     parser = argparse.ArgumentParser(description=description)

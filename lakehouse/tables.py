@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -41,12 +42,21 @@ def table_version(spark: SparkSession, cfg: dict[str, Any], name: str) -> int | 
 
 
 def append_table(
-    df: DataFrame, cfg: dict[str, Any], name: str, *, merge_schema: bool = False
+    df: DataFrame,
+    cfg: dict[str, Any],
+    name: str,
+    *,
+    merge_schema: bool = False,
+    txn: tuple[str, int] | None = None,
 ) -> None:
-    """Appends df to table `name`, creating it (partitioned as declared) on first write."""
+    """Appends df to table `name`, creating it (partitioned as declared) on first write; with
+    `txn=(app_id, version)` the append is skipped if that version of app_id already committed."""
     writer = _writer(df, cfg, name, mode="append")
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if txn is not None:
+        app_id, version = txn
+        writer = writer.option("txnAppId", app_id).option("txnVersion", int(version))
     writer.save(table_path(cfg, name))
     register_table(df.sparkSession, cfg, name)
 
@@ -136,8 +146,6 @@ def append_new_files(
     """
     checkpoint = f"{cfg['paths']['checkpoints']}/{name}"
     if "://" not in source_dir:
-        import os
-
         os.makedirs(source_dir, exist_ok=True)
     stream = (
         spark.readStream.format(file_format)
@@ -148,19 +156,14 @@ def append_new_files(
         .withColumn("_source_file", F.col("_metadata.file_path"))
     )
     loaded = []
-    path = table_path(cfg, name)
 
     def write_batch(batch: DataFrame, epoch_id: int) -> None:
-        rows = prepare(batch)
-        (
-            _writer(rows, cfg, name, mode="append")
-            # Bronze keeps whatever the source sends: new columns evolve the schema.
-            .option("mergeSchema", "true")
-            .option("txnAppId", f"{name}:{checkpoint}")
-            .option("txnVersion", epoch_id)
-            .save(path)
-        )
+        # Persisted so that counting the rows does not read the batch's files again.
+        rows = prepare(batch).persist()
+        # Bronze keeps whatever the source sends: new columns evolve the schema.
+        append_table(rows, cfg, name, merge_schema=True, txn=(f"{name}:{checkpoint}", epoch_id))
         loaded.append(rows.count())
+        rows.unpersist()
 
     query = (
         stream.writeStream.foreachBatch(write_batch)
@@ -172,8 +175,6 @@ def append_new_files(
     query.awaitTermination()
     if query.exception():
         raise query.exception()
-    if table_exists(spark, cfg, name):
-        register_table(spark, cfg, name)
     return sum(loaded)
 
 
@@ -209,8 +210,6 @@ def advance_watermark(
     load_seq: int,
 ) -> None:
     """Records load `load_seq` of a source table as committed up to `value` (one MERGE)."""
-    import datetime as dt
-
     row = spark.createDataFrame(
         [(source_table, column, str(value), int(load_seq), cfg["run"].get("batch_id"),
           dt.datetime.now(dt.UTC).replace(tzinfo=None))],
@@ -227,15 +226,3 @@ def advance_watermark(
         .whenNotMatchedInsertAll()
         .execute()
     )
-
-
-def append_once(df: DataFrame, cfg: dict[str, Any], name: str, app_id: str, version: int) -> None:
-    """Appends df to table `name` unless a write with this (app_id, version) already committed."""
-    (
-        _writer(df, cfg, name, mode="append")
-        .option("mergeSchema", "true")
-        .option("txnAppId", app_id)
-        .option("txnVersion", int(version))
-        .save(table_path(cfg, name))
-    )
-    register_table(df.sparkSession, cfg, name)

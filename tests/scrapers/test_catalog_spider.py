@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.sources.catalog import CATALOG_LANDING_SCHEMA
 from scrapers.items import CourseItem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -299,26 +300,8 @@ def second_crawl(site, landing_dir, first_crawl, crawl):
 
 # --------------------------------------------------------------------------- crawl tests
 
-# The fixed Spark landing schema's keys, in order, then the keys added since.
-EXPECTED_KEYS = [
-    "url",
-    "course_code",
-    "name",
-    "description",
-    "provider",
-    "educational_level",
-    "skills",
-    "prerequisites",
-    "time_required",
-    "duration_hours",
-    "http_status",
-    "fetched_at",
-    "content_hash",
-    "spider",
-    "extraction",
-    "encoding",
-    "raw_html",
-]
+# What the Spark bronze loader reads from each landing record, in order.
+EXPECTED_KEYS = CATALOG_LANDING_SCHEMA.fieldNames()
 
 
 def test_item_keys_are_the_landing_schema():
