@@ -7,6 +7,15 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze import latest_rows
 
+# What current_catalog_entries gives, per course_code (an empty catalog has this schema).
+CATALOG_DETAILS_SCHEMA = (
+    "course_code string, catalog_url string, description string, educational_level string, "
+    "skills array<string>, prerequisites array<string>, catalog_content_hash string"
+)
+# item_type of an LMS course; other sources' items (e.g. OULAD's VLE materials) have their own
+# and name their course in parent_course_id.
+COURSE_ITEM_TYPE = "course"
+
 
 def conform_lms_courses(lms_courses: DataFrame) -> DataFrame:
     """One row per course_id: the latest LMS version, with a normalised course_code."""
@@ -40,7 +49,7 @@ def current_catalog_entries(catalog_courses: DataFrame) -> DataFrame:
 
 def with_catalog_details(courses: DataFrame, catalog: DataFrame) -> DataFrame:
     """silver.courses: every LMS course (course_id key) with its catalog description, skills and
-    prerequisites where the catalog lists its course_code."""
+    prerequisites where the catalog lists its course_code; item_type 'course', no parent."""
     joined = courses.join(catalog, "course_code", "left")
     return joined.select(
         "course_id",
@@ -58,4 +67,6 @@ def with_catalog_details(courses: DataFrame, catalog: DataFrame) -> DataFrame:
         F.col("catalog_content_hash").isNotNull().alias("in_catalog"),
         "catalog_content_hash",
         "updated_at",
+        F.lit(COURSE_ITEM_TYPE).alias("item_type"),
+        F.lit(None).cast("bigint").alias("parent_course_id"),
     )

@@ -68,6 +68,8 @@ def _crawl(cfg: dict[str, Any]) -> dict[str, Any]:
 
     from lakehouse.crawl import crawl_catalog
 
+    if not cfg["sources"].get("catalog"):
+        return {"skipped": "no catalog source in this profile"}
     run_date: dt.date = cfg["run"]["date"]
     log_dir = Path(cfg["paths"]["root"]) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,12 @@ import datetime as dt
 
 from chispa import assert_df_equality
 
-from lakehouse.courses import conform_lms_courses, current_catalog_entries, with_catalog_details
+from lakehouse.courses import (
+    CATALOG_DETAILS_SCHEMA,
+    conform_lms_courses,
+    current_catalog_entries,
+    with_catalog_details,
+)
 
 T0 = dt.datetime(2026, 10, 31, 2, 0)
 T1 = dt.datetime(2026, 11, 1, 2, 0)
@@ -25,15 +30,12 @@ CATALOG_BRONZE = (
     "skills array<string>, prerequisites array<string>, http_status int, fetched_at string, "
     "content_hash string, _ingested_at timestamp, _batch_id string"
 )
-CATALOG = (
-    "course_code string, catalog_url string, description string, educational_level string, "
-    "skills array<string>, prerequisites array<string>, catalog_content_hash string"
-)
+CATALOG = CATALOG_DETAILS_SCHEMA
 SILVER = (
     "course_id bigint, course_code string, title string, provider string, category string, "
     "level string, duration_hours int, description string, skills array<string>, "
     "prerequisites array<string>, catalog_url string, in_catalog boolean, "
-    "catalog_content_hash string, updated_at timestamp"
+    "catalog_content_hash string, updated_at timestamp, item_type string, parent_course_id bigint"
 )
 
 
@@ -133,13 +135,13 @@ def test_with_catalog_details_left_join_keeps_courses_missing_from_catalog(spark
         [
             # the LMS level wins over the catalog's
             (1, "ML-101", "Machine Learning", "Acme", "Data", "Intermediate", 6, "ML intro",
-             ["python"], ["PY-100"], "https://c/ml-101", True, "h1", T0),
+             ["python"], ["PY-100"], "https://c/ml-101", True, "h1", T0, "course", None),
             # no LMS level: the catalog's fills in, capitalised
             (2, "DS-200", "Statistics", "Uni", "Math", "Advanced", 10, "Stats", ["stats"], [],
-             "https://c/ds-200", True, "h2", T0),
+             "https://c/ds-200", True, "h2", T0, "course", None),
             # not in the catalog: kept, with empty lists and in_catalog false
             (3, "OPS-1", "Operations", "Acme", "Ops", None, 2, None, [], [], None, False, None,
-             T1),
+             T1, "course", None),
         ],
         SILVER,
     )  # fmt: skip

@@ -8,6 +8,7 @@ import os
 import pytest
 from chispa import assert_df_equality
 
+from lakehouse.config import load_config
 from lakehouse.sources.files import csv_header, file_reader_options, read_drop, schema_columns
 from lakehouse.sources.oulad import OULAD_FILES, OULAD_SCHEMAS
 
@@ -64,3 +65,17 @@ def test_question_marks_read_as_nulls(spark, tmp_path):
         OULAD_SCHEMAS["student_registration"],
     )
     assert_df_equality(out, expected, ignore_row_order=True)
+
+
+def test_the_oulad_profile_declares_exactly_these_file_specs():
+    cfg = load_config("oulad")
+    declared = cfg["sources"]["files"]["oulad"]["files"]
+
+    def normalised(spec):
+        return {**spec, "schema": " ".join(str(spec["schema"]).split())}
+
+    assert {part: normalised(spec) for part, spec in declared.items()} == {
+        part: normalised(spec) for part, spec in OULAD_FILES.items()
+    }
+    for spec in declared.values():
+        assert spec["bronze"] in cfg["tables"]
