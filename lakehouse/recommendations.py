@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 RECOMMENDATION_COLUMNS = ("run_date", "learner_id", "rank", "course_id", "score", "model_version")
+TOP_K_SCHEMA = "learner_id bigint, rank int, course_id bigint, score double"
+# Scores of one block of learners held at once: block rows x courses doubles (32 MiB).
+BLOCK_CELLS = 2**22
 
 
 def factor_scores(
@@ -62,6 +69,125 @@ def top_k(candidates: DataFrame, exclude: DataFrame, k: int) -> DataFrame:
     )
     ranked = kept.withColumn("rank", F.row_number().over(window))
     return ranked.filter(F.col("rank") <= k).select("learner_id", "rank", "course_id", "score")
+
+
+def blocked_top_k(
+    learners: DataFrame,
+    learner_factors: DataFrame,
+    course_factors: DataFrame,
+    exclude: DataFrame,
+    k: int,
+    block_cells: int = BLOCK_CELLS,
+) -> DataFrame:
+    """One row per learner with factors and rank 1..k (learner_id, rank): exactly what
+    top_k(factor_scores(learners, learner_factors, course_factors), exclude, k) returns, computed
+    by multiplying blocks of learner factors with the course factor matrix (numpy BLAS)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    # Course factors are few (hundreds to thousands of rows): they travel to every task
+    # with the function, sorted by course_id so that a lower index breaks a tie.
+    items = (
+        course_factors.select(F.col("id").cast("bigint").alias("course_id"), "features")
+        .orderBy("course_id")
+        .toArrow()
+    )
+    course_ids = items.column("course_id").to_numpy()
+    factors = _factor_matrix(items.column("features").combine_chunks(), len(course_ids))
+    users = (
+        learners.select("learner_id")
+        .distinct()
+        .join(
+            learner_factors.select(F.col("id").cast("bigint").alias("learner_id"), "features"),
+            "learner_id",
+        )
+        .join(
+            exclude.groupBy("learner_id").agg(
+                F.collect_set(F.col("course_id").cast("bigint")).alias("excluded")
+            ),
+            "learner_id",
+            "left",
+        )
+    )
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield from _top_k_blocks(batch, course_ids, factors, k, block_cells)
+
+    return users.mapInArrow(score, TOP_K_SCHEMA)
+
+
+def _factor_matrix(features: pa.Array, rows: int) -> np.ndarray:
+    """The rows x rank float32 matrix of an array<float> column of equal-length factors."""
+    values = features.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    if rows == 0:
+        return values.reshape(0, 0)
+    if len(values) % rows:
+        raise ValueError("factor arrays differ in length")
+    return values.reshape(rows, len(values) // rows)
+
+
+def _top_k_blocks(
+    batch: pa.RecordBatch,
+    course_ids: np.ndarray,
+    factors: np.ndarray,
+    k: int,
+    block_cells: int,
+) -> Iterator[pa.RecordBatch]:
+    """The top_k rows of one Arrow batch of (learner_id, features, excluded), block by block."""
+    n, m = batch.num_rows, len(course_ids)
+    if n == 0 or m == 0:
+        return
+    learner_ids = batch.column("learner_id").to_numpy(zero_copy_only=False)
+    users = _factor_matrix(batch.column("features"), n)
+    excluded = batch.column("excluded")
+    seen_rows = pc.list_parent_indices(excluded).to_numpy(zero_copy_only=False)
+    seen_ids = excluded.flatten().to_numpy(zero_copy_only=False)
+    seen_cols = np.minimum(np.searchsorted(course_ids, seen_ids), m - 1)
+    known = course_ids[seen_cols] == seen_ids
+    seen_rows, seen_cols = seen_rows[known], seen_cols[known]
+    items64 = factors.astype(np.float64)
+    item_norm = float(np.sqrt((items64**2).sum(axis=1)).max())
+    step = max(1, block_cells // m)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block = users[start:stop]
+        scores = block.astype(np.float64) @ items64.T
+        in_block = (seen_rows >= start) & (seen_rows < stop)
+        scores[seen_rows[in_block] - start, seen_cols[in_block]] = -np.inf
+        rows, cols, exact = _candidates(block, factors, scores, item_norm, k)
+        order = np.lexsort((cols, -exact, rows))
+        rows, cols, exact = rows[order], cols[order], exact[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
+        keep = rank <= k
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(learner_ids[start:stop][rows[keep]], pa.int64()),
+                pa.array(rank[keep], pa.int32()),
+                pa.array(course_ids[cols[keep]], pa.int64()),
+                pa.array(exact[keep], pa.float64()),
+            ],
+            names=["learner_id", "rank", "course_id", "score"],
+        )
+
+
+def _candidates(
+    users: np.ndarray, items: np.ndarray, scores: np.ndarray, item_norm: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, score) of every not excluded course that may be in a learner's top k,
+    scored exactly as factor_scores does."""
+    m = scores.shape[1]
+    kth = min(k, m)
+    threshold = np.partition(scores, m - kth, axis=1)[:, m - kth]
+    # factor_scores multiplies the float factors in float32 and sums the products in double,
+    # which differs from the double BLAS product by at most 2**-23 * |u| * |v|: anything
+    # within twice that of the k-th best BLAS score may still make the exact top k.
+    slack = 2.0**-20 * np.sqrt((users.astype(np.float64) ** 2).sum(axis=1)) * item_norm
+    rows, cols = np.nonzero((scores >= (threshold - slack)[:, None]) & (scores > -np.inf))
+    products = users[rows] * items[cols]
+    exact = np.zeros(len(rows))
+    for j in range(products.shape[1]):
+        exact += products[:, j]
+    return rows, cols, exact
 
 
 def recommendation_rows(top: DataFrame, run_date: dt.date, model_version: str) -> DataFrame:

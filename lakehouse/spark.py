@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -55,6 +56,9 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
     if str(cfg["spark"].get("master") or "").startswith("local"):
         # Local mode listens on loopback only, whatever the host name resolves to.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (mapInArrow) run on this machine: with this interpreter, whose
+        # packages (numpy, pyarrow) they need, not whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in session_settings(cfg).items():
         builder = builder.config(key, value)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from chispa import assert_df_equality
 
 from lakehouse.recommendations import (
     RECOMMENDATION_COLUMNS,
+    blocked_top_k,
     factor_scores,
     popularity_candidates,
     recommendation_rows,
@@ -17,6 +19,8 @@ from lakehouse.recommendations import (
 
 CANDIDATES = "learner_id bigint, course_id bigint, score double"
 TOP = "learner_id bigint, rank int, course_id bigint, score double"
+FACTORS = "id int, features array<float>"
+PAIRS = "learner_id bigint, course_id bigint"
 
 
 def test_factor_scores_are_dot_products_for_requested_learners_with_factors(spark):
@@ -126,3 +130,108 @@ def test_recommendation_rows_types_and_rounding(spark):
         "model_version string",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def brute_force_top_k(learners, learner_factors, course_factors, exclude, k):
+    return top_k(factor_scores(learners, learner_factors, course_factors), exclude, k)
+
+
+def test_blocked_top_k_equals_brute_force_with_ties_exclusions_and_few_courses(spark):
+    learners = spark.createDataFrame([(1,), (2,), (2,), (3,), (4,), (5,)], "learner_id bigint")
+    learner_factors = spark.createDataFrame(
+        [
+            (1, [1.0, 0.0]),  # courses 10, 11 and 13 tie at 1.0
+            (2, [0.5, -2.0]),
+            (3, [0.0, 1.0]),  # every course excluded: no rows
+            (4, [0.0, 0.0]),  # all scores 0: ranked by course_id
+            (6, [9.0, 9.0]),  # not asked for
+        ],
+        FACTORS,
+    )  # learner 5 has no factors
+    course_factors = spark.createDataFrame(
+        [(13, [1.0, 0.25]), (10, [1.0, 0.5]), (12, [2.0, -1.0]), (11, [1.0, 0.125])], FACTORS
+    )
+    exclude = spark.createDataFrame(
+        [(1, 12), (1, 12), (2, 99), (3, 10), (3, 11), (3, 12), (3, 13)], PAIRS
+    )
+
+    for k in (1, 2, 3, 10):  # 10 > the 4 courses: fewer rows
+        out = blocked_top_k(learners, learner_factors, course_factors, exclude, k)
+        expected = brute_force_top_k(learners, learner_factors, course_factors, exclude, k)
+        assert_df_equality(
+            out.orderBy("learner_id", "rank"),
+            expected.orderBy("learner_id", "rank"),
+            ignore_nullable=True,
+        )
+
+
+def test_blocked_top_k_of_tiny_blocks_ranks_ties_by_course_id(spark):
+    learners = spark.createDataFrame([(1,), (2,)], "learner_id bigint")
+    learner_factors = spark.createDataFrame([(1, [1.0, 0.0]), (2, [0.0, 1.0])], FACTORS)
+    course_factors = spark.createDataFrame(
+        [(12, [1.0, 1.0]), (10, [1.0, 2.0]), (11, [1.0, 3.0])], FACTORS
+    )
+    exclude = spark.createDataFrame([(2, 11)], PAIRS)
+
+    out = blocked_top_k(learners, learner_factors, course_factors, exclude, 2, block_cells=1)
+
+    expected = spark.createDataFrame(
+        [(1, 1, 10, 1.0), (1, 2, 11, 1.0), (2, 1, 10, 2.0), (2, 2, 12, 1.0)], TOP
+    )
+    assert_df_equality(out.orderBy("learner_id", "rank"), expected, ignore_nullable=True)
+
+
+def test_blocked_top_k_equals_brute_force_on_random_factors(spark):
+    rng = np.random.default_rng(7)
+    learner_factors = spark.createDataFrame(
+        [(i, rng.normal(size=8).tolist()) for i in range(200)], FACTORS
+    )
+    course_factors = spark.createDataFrame(
+        [(100 + j, rng.normal(size=8).tolist()) for j in range(50)], FACTORS
+    )
+    learners = spark.createDataFrame([(i,) for i in range(0, 220, 2)], "learner_id bigint")
+    exclude = spark.createDataFrame(
+        [
+            (int(i), int(100 + j))
+            for i, j in zip(rng.integers(0, 200, 600), rng.integers(0, 60, 600), strict=True)
+        ],
+        PAIRS,
+    )
+
+    out = blocked_top_k(learners, learner_factors, course_factors, exclude, 10, block_cells=500)
+    expected = brute_force_top_k(learners, learner_factors, course_factors, exclude, 10)
+
+    # Scores are computed as factor_scores does (float products summed in double): equal
+    # to the last bit, not only within a tolerance.
+    assert expected.count() == 100 * 10
+    assert_df_equality(
+        out.orderBy("learner_id", "rank"),
+        expected.orderBy("learner_id", "rank"),
+        ignore_nullable=True,
+    )
+
+
+def test_blocked_top_k_of_no_learners_or_no_courses_is_empty(spark):
+    learner_factors = spark.createDataFrame([(1, [1.0, 2.0])], FACTORS)
+    course_factors = spark.createDataFrame([(10, [1.0, 1.0])], FACTORS)
+    learners = spark.createDataFrame([(1,)], "learner_id bigint")
+    nobody = spark.createDataFrame([], "learner_id bigint")
+    no_courses = spark.createDataFrame([], FACTORS)
+    exclude = spark.createDataFrame([], PAIRS)
+    empty = spark.createDataFrame([], TOP)
+
+    for out in (
+        blocked_top_k(nobody, learner_factors, course_factors, exclude, 3),
+        blocked_top_k(learners, learner_factors, no_courses, exclude, 3),
+    ):
+        assert_df_equality(out, empty, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_blocked_top_k_rejects_k_below_1(spark, k):
+    factors = spark.createDataFrame([(1, [1.0])], FACTORS)
+    learners = spark.createDataFrame([(1,)], "learner_id bigint")
+    exclude = spark.createDataFrame([], PAIRS)
+
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        blocked_top_k(learners, factors, factors, exclude, k)
