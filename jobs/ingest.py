@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+from collections import Counter
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.bronze import with_ingest_metadata
+from lakehouse.courses import NEW_VERSIONS, catalog_record_changes
 from lakehouse.runs import job_main
 from lakehouse.sources.catalog import CATALOG_LANDING_SCHEMA
 from lakehouse.sources.files import check_drop, file_reader_options, prepare_drop
@@ -41,20 +43,60 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
 def load_catalog_landing(
     spark: SparkSession, cfg: dict[str, Any], ingested_at: dt.datetime
 ) -> dict[str, int]:
-    """Rows appended to the catalog's bronze table from landing files not loaded before."""
+    """Rows appended to the catalog's bronze table from landing files not loaded before (only
+    new versions of each page: its content_hash changed), and the records left out as
+    `catalog_unchanged` and `catalog_failed` (failed fetches)."""
     catalog = cfg["sources"]["catalog"]
-    appended = tables.append_new_files(
-        spark,
-        cfg,
-        catalog["bronze"],
-        source_dir=catalog["landing"],
-        file_format="json",
-        schema=CATALOG_LANDING_SCHEMA,
-        prepare=lambda df: with_ingest_metadata(
-            df, f"catalog:{catalog['spider']}", cfg["run"]["batch_id"], ingested_at
-        ),
+    bronze = catalog["bronze"]
+    changes: Counter[str] = Counter()
+    flagged_batches = []
+
+    def prepare(batch):
+        # Read per micro-batch (the previous one may have added versions), pinned to one
+        # version so that the comparison cannot see this batch's own append.
+        version = tables.table_version(spark, cfg, bronze)
+        current = None if version is None else tables.read_table(spark, cfg, bronze, version)
+        flagged = catalog_record_changes(batch, current).persist()
+        flagged_batches.append(flagged)
+        changes.update(
+            {r["change"]: r["count"] for r in flagged.groupBy("change").count().collect()}
+        )
+        return (
+            flagged.filter(F.col("change").isin(*NEW_VERSIONS))
+            .drop("change")
+            .transform(
+                with_ingest_metadata,
+                f"catalog:{catalog['spider']}",
+                cfg["run"]["batch_id"],
+                ingested_at,
+            )
+        )
+
+    try:
+        appended = tables.append_new_files(
+            spark,
+            cfg,
+            bronze,
+            source_dir=catalog["landing"],
+            file_format="json",
+            schema=CATALOG_LANDING_SCHEMA,
+            prepare=prepare,
+        )
+    finally:
+        for flagged in flagged_batches:
+            flagged.unpersist()
+    log.info(
+        "%s: %d new page versions; skipped %d unchanged and %d failed fetches",
+        bronze,
+        appended,
+        changes["unchanged"],
+        changes["failed"],
     )
-    return {catalog["bronze"]: appended}
+    return {
+        bronze: appended,
+        "catalog_unchanged": changes["unchanged"],
+        "catalog_failed": changes["failed"],
+    }
 
 
 def load_file_drops(

@@ -142,7 +142,8 @@ def append_new_files(
 
     A file stream with an availableNow trigger and a checkpoint per table remembers which
     files were loaded; each micro-batch is an idempotent Delta append (txnAppId/txnVersion),
-    so a crash between the write and the checkpoint cannot load a file twice.
+    so a crash between the write and the checkpoint cannot load a file twice. A micro-batch
+    that `prepare` leaves empty is not appended to an existing table (no new version).
     """
     checkpoint = f"{cfg['paths']['checkpoints']}/{name}"
     if "://" not in source_dir:
@@ -160,9 +161,12 @@ def append_new_files(
     def write_batch(batch: DataFrame, epoch_id: int) -> None:
         # Persisted so that counting the rows does not read the batch's files again.
         rows = prepare(batch).persist()
-        # Bronze keeps whatever the source sends: new columns evolve the schema.
-        append_table(rows, cfg, name, merge_schema=True, txn=(f"{name}:{checkpoint}", epoch_id))
-        loaded.append(rows.count())
+        count = rows.count()
+        # A batch that prepare emptied (nothing new) makes no commit, once the table exists.
+        if count or not table_exists(spark, cfg, name):
+            # Bronze keeps whatever the source sends: new columns evolve the schema.
+            append_table(rows, cfg, name, merge_schema=True, txn=(f"{name}:{checkpoint}", epoch_id))
+        loaded.append(count)
         rows.unpersist()
 
     query = (

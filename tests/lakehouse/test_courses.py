@@ -8,6 +8,8 @@ from chispa import assert_df_equality
 
 from lakehouse.courses import (
     CATALOG_DETAILS_SCHEMA,
+    catalog_record_changes,
+    changed_catalog_records,
     conform_lms_courses,
     current_catalog_entries,
     with_catalog_details,
@@ -145,4 +147,85 @@ def test_with_catalog_details_left_join_keeps_courses_missing_from_catalog(spark
         ],
         SILVER,
     )  # fmt: skip
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+LANDED = "url string, course_code string, http_status int, fetched_at string, content_hash string"
+LANDED_CHANGES = LANDED + ", change string"
+LANDED_BRONZE = LANDED + ", _ingested_at timestamp, _batch_id string"
+
+
+def test_catalog_record_changes_compare_with_the_latest_good_version_of_each_page(spark):
+    bronze = spark.createDataFrame(
+        [
+            # /a went A -> B: landing A again is a new version
+            ("https://c/a", "A-1", 200, "2026-10-01T00:00:00Z", "hash-A", T0, "b-1"),
+            ("https://c/a", "A-1", 200, "2026-10-02T00:00:00Z", "hash-B", T1, "b-2"),
+            ("https://c/b", "B-1", 200, "2026-10-01T00:00:00Z", "hash-X", T0, "b-1"),
+            # /c's last fetch failed: the good record before it is the one compared with
+            ("https://c/c", "C-1", 200, "2026-10-01T00:00:00Z", "hash-Y", T0, "b-1"),
+            ("https://c/c", "C-1", 503, "2026-10-02T00:00:00Z", "hash-err", T1, "b-2"),
+        ],
+        LANDED_BRONZE,
+    )
+    batch = spark.createDataFrame(
+        [
+            ("https://c/a", "A-1", 200, "2026-10-03T00:00:00Z", "hash-A"),
+            # the same unchanged page landed twice (two crawls before one ingest)
+            ("https://c/b", "B-1", 200, "2026-10-03T00:00:00Z", "hash-X"),
+            ("https://c/b", "B-1", 200, "2026-10-04T00:00:00Z", "hash-X"),
+            ("https://c/c", "C-1", 200, "2026-10-03T00:00:00Z", "hash-Y"),
+            # a page bronze has never seen, changing within the batch: N -> N -> M -> N
+            ("https://c/d", "D-1", 200, "2026-10-03T00:00:00Z", "hash-N"),
+            ("https://c/d", "D-1", 200, "2026-10-04T00:00:00Z", "hash-N"),
+            ("https://c/d", "D-1", 200, "2026-10-05T00:00:00Z", "hash-M"),
+            ("https://c/d", "D-1", 200, "2026-10-06T00:00:00Z", "hash-N"),
+            ("https://c/e", "E-1", 404, "2026-10-03T00:00:00Z", "hash-404"),
+            # no status recorded: a fetched page
+            ("https://c/f", "F-1", None, "2026-10-03T00:00:00Z", "hash-F"),
+        ],
+        LANDED,
+    )
+
+    out = catalog_record_changes(batch, bronze)
+
+    expected = spark.createDataFrame(
+        [
+            ("https://c/a", "A-1", 200, "2026-10-03T00:00:00Z", "hash-A", "changed"),
+            ("https://c/b", "B-1", 200, "2026-10-03T00:00:00Z", "hash-X", "unchanged"),
+            ("https://c/b", "B-1", 200, "2026-10-04T00:00:00Z", "hash-X", "unchanged"),
+            ("https://c/c", "C-1", 200, "2026-10-03T00:00:00Z", "hash-Y", "unchanged"),
+            ("https://c/d", "D-1", 200, "2026-10-03T00:00:00Z", "hash-N", "new"),
+            ("https://c/d", "D-1", 200, "2026-10-04T00:00:00Z", "hash-N", "unchanged"),
+            ("https://c/d", "D-1", 200, "2026-10-05T00:00:00Z", "hash-M", "changed"),
+            ("https://c/d", "D-1", 200, "2026-10-06T00:00:00Z", "hash-N", "changed"),
+            ("https://c/e", "E-1", 404, "2026-10-03T00:00:00Z", "hash-404", "failed"),
+            ("https://c/f", "F-1", None, "2026-10-03T00:00:00Z", "hash-F", "new"),
+        ],
+        LANDED_CHANGES,
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_changed_catalog_records_without_bronze_keep_one_record_per_version(spark):
+    batch = spark.createDataFrame(
+        [
+            # one crawl's output landed twice: identical records
+            ("https://c/a", "A-1", 200, "2026-10-03T00:00:00Z", "hash-A"),
+            ("https://c/a", "A-1", 200, "2026-10-03T00:00:00Z", "hash-A"),
+            ("https://c/b", "B-1", 200, "2026-10-03T00:00:00Z", "hash-B"),
+            ("https://c/b", "B-1", 500, "2026-10-04T00:00:00Z", "hash-err"),
+        ],
+        LANDED,
+    )
+
+    out = changed_catalog_records(batch, None)
+
+    expected = spark.createDataFrame(
+        [
+            ("https://c/a", "A-1", 200, "2026-10-03T00:00:00Z", "hash-A"),
+            ("https://c/b", "B-1", 200, "2026-10-03T00:00:00Z", "hash-B"),
+        ],
+        LANDED,
+    )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)

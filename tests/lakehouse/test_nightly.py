@@ -77,13 +77,16 @@ def test_rerun_of_the_same_date_leaves_recommendations_identical(spark, nightly)
     assert second["train"]["model_version"] == first["train"]["model_version"]
 
 
-def test_rerun_loads_each_landing_file_into_bronze_once(spark, nightly):
+def test_rerun_recrawls_unchanged_pages_into_no_new_bronze_rows(spark, nightly):
     cfg, first, second, _ = nightly
     bronze = tables.read_table(spark, cfg, "bronze.catalog_courses")
     per_file = bronze.groupBy("_source_file").count()
-    assert per_file.count() == first["crawl"]["landing_files"] + second["crawl"]["landing_files"]
-    assert bronze.count() == first["crawl"]["records"] + second["crawl"]["records"]
-    assert bronze.select("_batch_id").distinct().count() == 2
+    # Only the first crawl's files hold versions: the rerun's records are all unchanged.
+    assert per_file.count() == first["crawl"]["landing_files"]
+    assert bronze.count() == first["crawl"]["records"] == second["crawl"]["records"]
+    assert second["ingest"]["catalog_unchanged"] == second["crawl"]["records"]
+    assert second["ingest"]["bronze.catalog_courses"] == 0
+    assert bronze.select("_batch_id").distinct().count() == 1
 
 
 def test_als_beats_popularity_on_ndcg(nightly):
