@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs.train import mlflow_client
 from lakehouse import tables
-from lakehouse.recommendations import factor_scores, recommendation_rows, top_k
+from lakehouse.recommendations import blocked_top_k, recommendation_rows
 from lakehouse.runs import data_end, job_main
 
 
@@ -45,10 +45,10 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         .select("learner_id", "course_id")
     )
     known_courses = tables.read_table(spark, cfg, "silver.courses").select("course_id")
-    candidates = factor_scores(active, model.userFactors, model.itemFactors).join(
-        known_courses, "course_id", "left_semi"
+    course_factors = model.itemFactors.join(
+        known_courses, F.col("id").cast("bigint") == F.col("course_id"), "left_semi"
     )
-    top = top_k(candidates, completed, int(rec["k"]))
+    top = blocked_top_k(active, model.userFactors, course_factors, completed, int(rec["k"]))
     rows = recommendation_rows(top, run_date, str(champion.version))
     tables.replace_partition(rows, cfg, "gold.recommendations", "run_date", run_date)
     written = (

@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 RECOMMENDATION_COLUMNS = ("run_date", "learner_id", "rank", "course_id", "score", "model_version")
-TOP_K_SCHEMA = "learner_id bigint, rank int, course_id bigint, score double"
+TOP_K_SCHEMA = "learner_id bigint, rank int not null, course_id bigint, score double"
 # Scores of one block of learners held at once: block rows x courses doubles (32 MiB).
 BLOCK_CELLS = 2**22
 
