@@ -6,25 +6,63 @@ import datetime as dt
 from typing import Any
 
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 # ALS keys must be 32-bit integers.
 MAX_ALS_ID = 2**31 - 1
+# Ratings per ALS block (als_blocks): below the minimum a block is not worth a task, above the
+# maximum one task's share of the factor exchange grows too large for comfort.
+MIN_PAIRS_PER_BLOCK = 5_000
+MAX_PAIRS_PER_BLOCK = 500_000
 
 
-def confidence_matrix(interactions: DataFrame, before: dt.datetime) -> DataFrame:
-    """One row per (learner_id, course_id) with positive-weight events before `before`: summed
-    confidence, the time of the first such event and their number."""
+def confidence_matrix(
+    interactions: DataFrame,
+    before: dt.datetime,
+    half_life_days: float | None = None,
+    completion_weight: float = 0.0,
+) -> DataFrame:
+    """One row per (learner_id, course_id) with positive-weight events before `before`: the
+    confidence, the time of the first such event and their number.
+
+    The confidence sums the event weights, each halved for every `half_life_days` of its age at
+    `before` (no decay when None), plus `completion_weight` times the share of the course the
+    learner got through (1 for a 'complete' event, else the highest 'progress' value).
+    """
     # Zero-weight events carry no preference: they neither create a pair nor
     # date its first engagement.
+    events = interactions.filter((F.col("event_ts") < F.lit(before)) & (F.col("weight") > 0))
+    weight = F.col("weight")
+    if half_life_days:
+        age_days = (F.lit(before).cast("double") - F.col("event_ts").cast("double")) / 86400.0
+        weight = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
+    aggregates = [
+        F.sum(weight).alias("confidence"),
+        F.min("event_ts").alias("first_ts"),
+        F.count(F.lit(1)).alias("events"),
+    ]
+    if not completion_weight:
+        return events.groupBy("learner_id", "course_id").agg(*aggregates)
+    completion = (
+        F.when(F.col("event_type") == "complete", F.lit(1.0))
+        .when(
+            F.col("event_type") == "progress", F.least(F.greatest("value", F.lit(0.0)), F.lit(1.0))
+        )
+        .otherwise(F.lit(0.0))
+    )
     return (
-        interactions.filter((F.col("event_ts") < F.lit(before)) & (F.col("weight") > 0))
-        .groupBy("learner_id", "course_id")
-        .agg(
-            F.sum("weight").alias("confidence"),
-            F.min("event_ts").alias("first_ts"),
-            F.count(F.lit(1)).alias("events"),
+        events.groupBy("learner_id", "course_id")
+        .agg(*aggregates, F.max(completion).alias("completion"))
+        .select(
+            "learner_id",
+            "course_id",
+            (
+                F.col("confidence")
+                + F.lit(float(completion_weight)) * F.coalesce("completion", F.lit(0.0))
+            ).alias("confidence"),
+            "first_ts",
+            "events",
         )
     )
 
@@ -37,9 +75,26 @@ def holdout_pairs(interactions: DataFrame, cutoff: dt.datetime, until: dt.dateti
     return firsts.filter(F.col("first_ts") >= F.lit(cutoff)).select("learner_id", "course_id")
 
 
-def als_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of pyspark's ALS for the configured hyperparameters."""
-    blocks = int(params.get("num_blocks", 4))
+def als_blocks(
+    pairs: int,
+    parallelism: int,
+    min_pairs_per_block: int = MIN_PAIRS_PER_BLOCK,
+    max_pairs_per_block: int = MAX_PAIRS_PER_BLOCK,
+) -> int:
+    """The number of user (and item) blocks ALS should split `pairs` ratings into."""
+    # One block per core keeps every core busy in each half-step, unless blocks would hold
+    # fewer than min_pairs_per_block ratings (then shuffling costs more than it spreads);
+    # past max_pairs_per_block ratings per block a task's memory grows too large, so large
+    # inputs get more blocks than cores.
+    spread = min(max(1, parallelism), -(-pairs // min_pairs_per_block))
+    return max(1, spread, -(-pairs // max_pairs_per_block))
+
+
+def als_params(params: dict[str, Any], blocks: int = 4) -> dict[str, Any]:
+    """The keyword arguments of pyspark's ALS for the configured hyperparameters; `blocks` is
+    used when num_blocks is 'auto' or missing."""
+    configured = params.get("num_blocks", "auto")
+    blocks = blocks if configured in (None, "auto") else int(configured)
     return {
         "rank": int(params["rank"]),
         "maxIter": int(params["max_iter"]),
@@ -48,6 +103,10 @@ def als_params(params: dict[str, Any]) -> dict[str, Any]:
         "seed": int(params.get("seed", 42)),
         "numUserBlocks": blocks,
         "numItemBlocks": blocks,
+        # Cuts the lineage every N iterations when the session has a checkpoint directory
+        # (lakehouse.spark sets one): long fits then neither overflow the stack nor
+        # recompute from the start after a lost executor.
+        "checkpointInterval": int(params.get("checkpoint_interval", 10)),
         "implicitPrefs": True,
         "nonnegative": bool(params.get("nonnegative", False)),
         "coldStartStrategy": "drop",
@@ -64,6 +123,7 @@ def train_als(confidence: DataFrame, params: dict[str, Any]) -> ALSModel:
         F.max("course_id").alias("max_course"),
         F.min("learner_id").alias("min_learner"),
         F.min("course_id").alias("min_course"),
+        F.count(F.lit(1)).alias("pairs"),
     ).first()
     if bounds["max_learner"] is None:
         raise ValueError("no interactions to train on")
@@ -76,11 +136,61 @@ def train_als(confidence: DataFrame, params: dict[str, Any]) -> ALSModel:
     ratings = confidence.select(
         F.col("learner_id").cast("int"), F.col("course_id").cast("int"), "confidence"
     )
-    return ALS(**als_params(params)).fit(ratings)
+    parallelism = confidence.sparkSession.sparkContext.defaultParallelism
+    blocks = als_blocks(int(bounds["pairs"]), parallelism)
+    return ALS(**als_params(params, blocks)).fit(ratings)
 
 
 def popularity_scores(confidence: DataFrame) -> DataFrame:
     """One row per course_id: its popularity score, the number of distinct learners engaged."""
     return confidence.groupBy("course_id").agg(
         F.countDistinct("learner_id").cast("double").alias("score")
+    )
+
+
+def item_similarities(confidence: DataFrame, neighbours: int) -> DataFrame:
+    """One row per (course_id, neighbour_id) for each course's `neighbours` most similar other
+    courses: the cosine `similarity` of their learner confidence vectors (ties by neighbour_id)."""
+    pairs = confidence.select("learner_id", "course_id", "confidence")
+    norms = pairs.groupBy("course_id").agg(F.sqrt(F.sum(F.col("confidence") ** 2)).alias("norm"))
+    dots = (
+        pairs.alias("a")
+        .join(pairs.alias("b"), "learner_id")
+        .filter(F.col("a.course_id") != F.col("b.course_id"))
+        .groupBy(
+            F.col("a.course_id").alias("course_id"), F.col("b.course_id").alias("neighbour_id")
+        )
+        .agg(F.sum(F.col("a.confidence") * F.col("b.confidence")).alias("dot"))
+    )
+    similar = (
+        dots.join(norms, "course_id")
+        .join(
+            norms.withColumnRenamed("course_id", "neighbour_id").withColumnRenamed("norm", "n2"),
+            "neighbour_id",
+        )
+        .select(
+            "course_id",
+            "neighbour_id",
+            (F.col("dot") / (F.col("norm") * F.col("n2"))).alias("similarity"),
+        )
+    )
+    window = Window.partitionBy("course_id").orderBy(F.col("similarity").desc(), "neighbour_id")
+    return (
+        similar.withColumn("n", F.row_number().over(window))
+        .filter(F.col("n") <= neighbours)
+        .select("course_id", "neighbour_id", "similarity")
+    )
+
+
+def item_neighbour_scores(
+    learners: DataFrame, confidence: DataFrame, similarities: DataFrame
+) -> DataFrame:
+    """One row per (learner_id, course_id) for the given learners and every neighbour of a course
+    they engaged with: the summed similarity to those courses (item-to-item recommendation)."""
+    engaged = confidence.join(learners.select("learner_id").distinct(), "learner_id", "left_semi")
+    return (
+        engaged.select("learner_id", F.col("course_id").alias("seen_id"))
+        .join(similarities.withColumnRenamed("course_id", "seen_id"), "seen_id")
+        .groupBy("learner_id", F.col("neighbour_id").alias("course_id"))
+        .agg(F.sum("similarity").alias("score"))
     )

@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.ml.recommendation import ALS
 
 from lakehouse.recommender import (
     MAX_ALS_ID,
+    als_blocks,
     als_params,
     confidence_matrix,
     holdout_pairs,
+    item_neighbour_scores,
+    item_similarities,
     popularity_scores,
     train_als,
 )
@@ -54,6 +57,54 @@ def test_confidence_matrix_sums_weights_before_the_cutoff_and_drops_zero_confide
     expected = spark.createDataFrame(
         # zero-weight events neither start a pair nor count: (2, 11) starts at its view
         [(1, 10, 3.0, ts(1, 9), 2), (2, 11, 1.0, ts(4), 1)],
+        CONFIDENCE + ", first_ts timestamp, events bigint",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_confidence_matrix_halves_weights_per_half_life_before_the_cutoff(spark):
+    interactions = spark.createDataFrame(
+        [
+            (1, 10, "complete", ts(10) - dt.timedelta(days=20), 8.0),  # two half-lives old
+            (1, 10, "view", ts(10) - dt.timedelta(days=10), 2.0),  # one half-life old
+            (1, 10, "view", ts(10) - dt.timedelta(hours=12), 1.0),  # 0.05 half-lives old
+            (2, 11, "view", ts(10), 1.0),  # at the cut-off: excluded
+        ],
+        EVENTS,
+    )
+
+    out = confidence_matrix(interactions, CUTOFF, half_life_days=10)
+
+    expected = spark.createDataFrame(
+        [(1, 10, 8.0 / 4 + 2.0 / 2 + 0.5**0.05, ts(10) - dt.timedelta(days=20), 3)],
+        CONFIDENCE + ", first_ts timestamp, events bigint",
+    )
+    assert_approx_df_equality(out, expected, 1e-9, ignore_nullable=True)
+
+
+def test_confidence_matrix_adds_the_completion_weight_times_the_share_completed(spark):
+    interactions = spark.createDataFrame(
+        [
+            (1, 10, "progress", ts(1), 0.25, 2.0),
+            (1, 10, "progress", ts(2), 0.75, 2.0),  # the highest progress counts
+            (2, 10, "progress", ts(1), 0.5, 2.0),
+            (2, 10, "complete", ts(3), 1.0, 6.0),  # completed: share 1
+            (3, 11, "view", ts(1), 0.0, 1.0),  # neither progress nor completion: share 0
+            (4, 11, "progress", ts(2), 1.7, 2.0),  # values above 1 count as 1
+        ],
+        "learner_id bigint, course_id bigint, event_type string, event_ts timestamp, "
+        "value double, weight double",
+    )
+
+    out = confidence_matrix(interactions, CUTOFF, completion_weight=4.0)
+
+    expected = spark.createDataFrame(
+        [
+            (1, 10, 4.0 + 4.0 * 0.75, ts(1), 2),
+            (2, 10, 8.0 + 4.0, ts(1), 2),
+            (3, 11, 1.0, ts(1), 1),
+            (4, 11, 2.0 + 4.0, ts(2), 1),
+        ],
         CONFIDENCE + ", first_ts timestamp, events bigint",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
@@ -118,6 +169,7 @@ def test_als_params_maps_settings_with_defaults(spark):
         "seed": 42,
         "numUserBlocks": 4,
         "numItemBlocks": 4,
+        "checkpointInterval": 10,
         "implicitPrefs": True,
         "nonnegative": False,
         "coldStartStrategy": "drop",
@@ -185,3 +237,69 @@ def test_train_als_rejects_empty_input(spark):
 
     with pytest.raises(ValueError, match="no interactions"):
         train_als(confidence, SMALL_ALS)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "parallelism", "blocks"),
+    [
+        (0, 8, 1),  # nothing to spread
+        (4_000, 8, 1),  # tiny: one block, no shuffle worth it
+        (19_000, 8, 4),  # a block per 5k ratings, fewer than the cores
+        (19_000, 2, 2),  # one per core
+        (2_000_000, 2, 4),  # large: at most 500k ratings a block, more blocks than cores
+    ],
+)
+def test_als_blocks_spread_over_cores_within_block_size_bounds(pairs, parallelism, blocks):
+    assert als_blocks(pairs, parallelism) == blocks
+
+
+def test_als_params_auto_blocks_use_the_computed_count(spark):
+    assert als_params({**SMALL_ALS, "num_blocks": "auto"}, blocks=3)["numUserBlocks"] == 3
+    assert als_params({**SMALL_ALS, "num_blocks": 5}, blocks=3)["numItemBlocks"] == 5
+
+
+def test_item_similarities_keep_each_courses_top_cosine_neighbours(spark):
+    confidence = spark.createDataFrame(
+        [
+            (1, 10, 1.0),
+            (1, 11, 1.0),
+            (2, 10, 2.0),
+            (2, 11, 2.0),
+            (2, 12, 1.0),
+            (3, 12, 3.0),
+            (3, 13, 4.0),
+        ],
+        CONFIDENCE,
+    )
+
+    out = item_similarities(confidence, neighbours=1)
+
+    # vectors over learners 1..3: c10 = c11 = (1, 2, 0), c12 = (0, 1, 3), c13 = (0, 0, 4)
+    norm10, norm12 = 5**0.5, 10**0.5
+    expected = spark.createDataFrame(
+        [
+            (10, 11, 1.0),  # identical vectors beat c12 (2 / (sqrt5 sqrt10))
+            (11, 10, 1.0),
+            (12, 13, 12 / (norm12 * 4)),  # 0.949 beats c10 and c11 (0.283)
+            (13, 12, 12 / (norm12 * 4)),
+        ],
+        "course_id bigint, neighbour_id bigint, similarity double",
+    )
+    assert_approx_df_equality(out, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+    assert 2 / (norm10 * norm12) < 12 / (norm12 * 4)
+
+
+def test_item_neighbour_scores_sum_similarities_to_the_learners_courses(spark):
+    confidence = spark.createDataFrame([(1, 10, 5.0), (1, 11, 1.0), (2, 12, 1.0)], CONFIDENCE)
+    similarities = spark.createDataFrame(
+        [(10, 20, 0.5), (11, 20, 0.25), (11, 21, 0.1), (12, 22, 0.9)],
+        "course_id bigint, neighbour_id bigint, similarity double",
+    )
+    learners = spark.createDataFrame([(1,)], "learner_id bigint")  # learner 2 is not asked for
+
+    out = item_neighbour_scores(learners, confidence, similarities)
+
+    expected = spark.createDataFrame(
+        [(1, 20, 0.75), (1, 21, 0.1)], "learner_id bigint, course_id bigint, score double"
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
