@@ -10,10 +10,10 @@ POM := conf/maven/pom.xml
 PROFILE ?= local
 DATE ?=
 
-.PHONY: help setup postgres-binaries demo test test-fast lint format submit dist clean clean-data
+.PHONY: help setup postgres-binaries demo demo-postgres test test-fast lint format submit dist clean clean-data
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed $(JARS)/.resolved postgres-binaries ## Create .venv, install the project, resolve the Delta/JDBC jars, install PostgreSQL (idempotent)
 
@@ -52,6 +52,11 @@ postgres-binaries:
 
 demo: setup ## Generate the demo sources and run the whole nightly on them, then print what it made
 	$(BIN)/lakehouse demo --profile $(PROFILE)
+
+DEMO_SIZE ?= small
+demo-postgres: setup ## Run the demo with its LMS in a throwaway PostgreSQL server (127.0.0.1, removed after)
+	$(BIN)/python -m lakehouse.demo.lms_postgres \
+	  $(BIN)/lakehouse demo --profile postgres --size $(DEMO_SIZE)
 
 # Scrapy imports Twisted, whose zope.interface declarations leave a
 # `__provides__` on typing.Generic that breaks pyspark.ml's Params

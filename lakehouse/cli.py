@@ -84,9 +84,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def generate_demo_sources(cfg: dict[str, Any], size: str | None = None) -> dict[str, int]:
-    """Row counts of the demo LMS tables and course pages written for the profile's demo."""
+    """Row counts of the demo LMS tables and course pages written for the profile's demo: the
+    LMS as the demo's SQLite file, and into the profile's PostgreSQL database when its LMS url
+    names one."""
     from lakehouse.demo.catalog_site import render_site
     from lakehouse.demo.lms import DEMO_SIZES, generate_world, write_lms_database
+    from lakehouse.demo.lms_postgres import is_postgres_url, load_demo_postgres, postgres_dsn
 
     demo = cfg.get("demo")
     if not demo:
@@ -94,6 +97,9 @@ def generate_demo_sources(cfg: dict[str, Any], size: str | None = None) -> dict[
     size = size or demo.get("size", "default")
     if size not in DEMO_SIZES:
         raise ConfigError(f"unknown demo size {size!r} (sizes: {', '.join(DEMO_SIZES)})")
+    lms = cfg["sources"].get("lms") or {}
+    if is_postgres_url(lms.get("url")):
+        postgres_dsn(lms)  # missing credentials fail before the world is generated
     world = generate_world(
         int(demo["seed"]),
         DEMO_SIZES[size],
@@ -103,6 +109,8 @@ def generate_demo_sources(cfg: dict[str, Any], size: str | None = None) -> dict[
     demo_dir = Path(cfg["paths"]["demo"])
     demo_dir.mkdir(parents=True, exist_ok=True)
     counts = write_lms_database(world, demo_dir / "lms.db")
+    if is_postgres_url(lms.get("url")):
+        counts = load_demo_postgres(world, lms)
     counts["catalog_pages"] = render_site(
         world.courses, Path(cfg["sources"]["catalog"]["site_dir"])
     )

@@ -33,6 +33,16 @@ def base_cfg(lakehouse_root):
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session (lakehouse.demo.lms_postgres):
+    host, port, database, user, password and jdbc_url."""
+    from lakehouse.demo.lms_postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def spark(base_cfg):
     """The suite's SparkSession, with Delta Lake, built by the project's own session builder."""
     session = build_session(base_cfg, app_name="lakehouse tests")
