@@ -164,12 +164,13 @@ def test_with_confidence_rate_uses_stars_even_if_rate_has_a_configured_weight(sp
     assert sorted((r.course_id, r.weight) for r in out.collect()) == [(10, 4.0), (11, 0.25)]
 
 
-def test_conform_interactions_drops_rows_with_null_keys_and_orders_columns(spark):
+def test_conform_interactions_keeps_rows_with_null_keys_for_quarantine_and_orders_columns(spark):
     day = dt.date(2026, 10, 5)
     ts = dt.datetime(2026, 10, 5, 8)
     rows = spark.createDataFrame(
         [
             ("extra", 1, "a", 10, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
+            # incomplete events stay too: the quality rules quarantine them, nothing drops them
             ("extra", None, "b", 10, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
             ("extra", 1, "c", None, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
             ("extra", 1, "d", 10, "view", None, None, 5.0, 1.0, "lms.activity_events"),
@@ -187,6 +188,9 @@ def test_conform_interactions_drops_rows_with_null_keys_and_orders_columns(spark
     expected = spark.createDataFrame(
         [
             ("a", 1, 10, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
+            ("b", None, 10, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
+            ("c", 1, None, "view", ts, day, 5.0, 1.0, "lms.activity_events"),
+            ("d", 1, 10, "view", None, None, 5.0, 1.0, "lms.activity_events"),
             ("e", 2, 11, "complete", ts, day, None, 6.0, "lms.activity_events"),
         ],
         "interaction_id string, learner_id bigint, course_id bigint, event_type string, "

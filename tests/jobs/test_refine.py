@@ -1,0 +1,185 @@
+"""jobs/refine.py: bad rows go to quarantine, every table balances, a breach writes nothing."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+
+from jobs import refine
+from lakehouse import tables
+from lakehouse.config import load_config, with_run
+from lakehouse.quality import QUARANTINE_TABLE, RUNS_TABLE, DataQualityError
+
+T0 = dt.datetime(2026, 10, 31, 2)
+LINEAGE = "_ingested_at timestamp, _source string, _batch_id string"
+BRONZE = {
+    "bronze.lms_learners": (
+        "id bigint, name string, department string, job_role string, country string, "
+        "hired_at string, updated_at string",
+        [
+            (1, "Ada", "Eng", "Engineer", "germany", "2020-01-01 00:00:00", "2026-10-01 00:00:00"),
+            # learner 1 again, later: the version above is a removed duplicate
+            (1, "Ada", "Data", "Engineer", "germany", "2020-01-01 00:00:00", "2026-10-15 00:00:00"),
+            (2, "Bo", "Sales", "Seller", "brazil", "2021-05-01 00:00:00", "2026-09-01 00:00:00"),
+            (3, "Cy", "Eng", "Engineer", "india", "2019-03-01 00:00:00", "2026-09-01 00:00:00"),
+            (4, "Di", "Eng", "Engineer", "ge3", "2022-01-01 00:00:00", "2026-09-01 00:00:00"),
+        ],
+    ),
+    "bronze.lms_courses": (
+        "id bigint, code string, title string, provider string, category string, level string, "
+        "duration_hours int, updated_at string",
+        [
+            (10, "data-101", "SQL", "Acme", "Data", "beginner", 5, "2026-09-01 00:00:00"),
+            (11, "SEC-201", "IAM", "Acme", "Security", "Intermediate", 8, "2026-09-01 00:00:00"),
+        ],
+    ),
+    "bronze.lms_enrollments": (
+        "learner_id bigint, course_id bigint, enrolled_at string, completed_at string, "
+        "score double, status string",
+        [
+            (1, 10, "2026-09-02 00:00:00", None, None, "Enrolled"),
+            (2, 11, "2026-09-03 00:00:00", "2026-10-03 00:00:00", 80.0, "completed"),
+            (3, 12, "2026-09-04 00:00:00", None, None, "enrolled"),  # course 12 is unknown
+        ],
+    ),
+    "bronze.lms_activity_events": (
+        "id bigint, learner_id bigint, course_id bigint, event_type string, ts string, "
+        "value double",
+        [
+            (1, 1, 10, "view", "2026-10-05 08:00:00", 5.0),
+            (2, 1, 10, "view", "2026-10-05 08:00:00", 5.0),  # delivered twice: a duplicate
+            (3, None, 10, "view", "2026-10-05 09:00:00", 1.0),  # no learner
+            (4, 4, 10, "quiz", "2026-10-06 10:00:00", 0.9),  # learner 4 is quarantined
+            (5, 2, 11, "progress", "2026-10-06 11:00:00", 0.5),
+        ],
+    ),
+    "bronze.lms_ratings": (
+        "learner_id bigint, course_id bigint, stars int, ts string",
+        [(3, 11, 4, "2026-10-07 12:00:00")],
+    ),
+}
+SILVER = ("silver.learners", "silver.courses", "silver.enrollments", "silver.interactions")
+
+
+@pytest.fixture
+def strict_cfg(tmp_path, base_cfg, spark):
+    """A profile whose lakehouse lives in tmp_path, with the bronze tables above, and
+    conf/base.yml's own quality rules."""
+    cfg = load_config(
+        "local",
+        overrides={
+            "paths.root": str(tmp_path / "root"),
+            "spark.master": base_cfg["spark"]["master"],
+        },
+    )
+    cfg = with_run(cfg, date="2026-11-01", batch_id="refine-1")
+    for name, (schema, rows) in BRONZE.items():
+        bronze = spark.createDataFrame(
+            [(*row, T0, "test", "b0") for row in rows], f"{schema}, {LINEAGE}"
+        )
+        tables.append_table(bronze, cfg, name)
+    return cfg
+
+
+def lenient(cfg):
+    """The same profile with every rule's error threshold at 50%."""
+    cfg = copy.deepcopy(cfg)
+    for rules in cfg["quality"].values():
+        for rule in rules:
+            rule["error_threshold"] = 0.5
+    return cfg
+
+
+def read(spark, cfg, name):
+    return tables.read_table(spark, cfg, name)
+
+
+def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg):
+    cfg = lenient(strict_cfg)
+
+    counts = refine.run(spark, cfg)
+    refine.run(spark, cfg)  # a rerun of the night replaces its quality rows, never duplicates
+
+    assert counts == {
+        "silver.learners": 3,
+        "silver.courses": 2,
+        "silver.enrollments": 2,
+        "silver.interactions": 3,
+        QUARANTINE_TABLE: 4,
+    }
+    quarantine = read(spark, cfg, QUARANTINE_TABLE).select(
+        "run_date", "batch_id", "table_name", "rule", "check_type", "reason", "source_batch"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("silver.learners", "learner_country_format", "format",
+             "country 'GE3' does not match ^[A-Z][A-Z .'()-]*$"),
+            ("silver.enrollments", "enrollment_course_known", "references",
+             "course_id 12 not in silver.courses"),
+            ("silver.interactions", "interaction_keys_present", "not_null", "learner_id is null"),
+            ("silver.interactions", "interaction_learner_known", "references",
+             "learner_id 4 not in silver.learners"),
+        ],
+        "table_name string, rule string, check_type string, reason string",
+    ).selectExpr(
+        "DATE'2026-11-01' AS run_date", "'refine-1' AS batch_id", "*", "'refine-1' AS source_batch"
+    )  # fmt: skip
+    assert_df_equality(quarantine, expected, ignore_row_order=True, ignore_nullable=True)
+
+    balances = (
+        read(spark, cfg, RUNS_TABLE)
+        .filter("rule = 'row_balance'")
+        .select(
+            "table_name", "bronze_rows", "silver_rows", "quarantined_rows",
+            "duplicates_removed", "balanced",
+        )
+    )  # fmt: skip
+    assert_df_equality(
+        balances,
+        spark.createDataFrame(
+            [
+                ("silver.learners", 5, 3, 1, 1, True),
+                ("silver.courses", 2, 2, 0, 0, True),
+                ("silver.enrollments", 3, 2, 1, 0, True),
+                ("silver.interactions", 6, 3, 2, 1, True),
+            ],
+            "table_name string, bronze_rows bigint, silver_rows bigint, "
+            "quarantined_rows bigint, duplicates_removed bigint, balanced boolean",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    rules = read(spark, cfg, RUNS_TABLE).filter("rule != 'row_balance'")
+    assert rules.count() == sum(len(r) for r in cfg["quality"].values())
+    assert sorted((r["rule"], r["failed"]) for r in rules.filter("failed > 0").collect()) == [
+        ("enrollment_course_known", 1),
+        ("interaction_keys_present", 1),
+        ("interaction_learner_known", 1),
+        ("learner_country_format", 1),
+    ]
+    interactions = read(spark, cfg, "silver.interactions").select("learner_id", "event_type")
+    assert sorted(interactions.collect()) == [(1, "view"), (2, "progress"), (3, "rate")]
+
+
+def test_a_threshold_breach_fails_the_run_and_changes_no_table(spark, strict_cfg):
+    refine.run(spark, lenient(strict_cfg))
+    watched = (*SILVER, QUARANTINE_TABLE, RUNS_TABLE)
+    before = {name: tables.table_version(spark, strict_cfg, name) for name in watched}
+
+    with pytest.raises(DataQualityError) as raised:
+        refine.run(spark, with_run(strict_cfg, batch_id="refine-2"))
+
+    message = str(raised.value)
+    assert "4 check(s) over their error threshold" in message
+    for rule in (
+        "learner_country_format",
+        "enrollment_course_known",
+        "interaction_keys_present",
+        "interaction_learner_known",
+    ):
+        assert f"rule {rule} " in message
+    assert {name: tables.table_version(spark, strict_cfg, name) for name in watched} == before
+    assert read(spark, strict_cfg, RUNS_TABLE).filter("batch_id = 'refine-2'").count() == 0
