@@ -1,55 +1,207 @@
-"""Gold star schema: learner, course and date dimensions, the daily activity fact, course stats."""
+"""Gold star schema: SCD2 learner and course dimensions, the date dimension, the daily activity
+and enrolment facts keyed to the dimension versions valid at the event time, and the aggregates
+analysts ask for (course stats, learner engagement, skill coverage by department).
+
+Slowly changing dimensions (type 2). A dimension row is one version of a natural key:
+- `valid_from` (inclusive) and `valid_to` (exclusive) are UTC timestamps; the current version
+  has `valid_to` null (not 9999-12-31: pandas and Arrow readers overflow on such far dates) and
+  `is_current` true, so a version valid at time t is `valid_from <= t AND (valid_to IS NULL OR
+  t < valid_to)`.
+- The first version of a natural key is valid from FIRST_VALID_FROM (1900-01-01), whenever it
+  was loaded: silver holds current state only, so a key's earlier facts (events before the first
+  load, or before the night the key appeared) are attributed to the first version known.
+  Later versions start at the `as_of` of the night that saw the change (the end of the data the
+  run covers, the midnight after the run date).
+- A natural key missing from the snapshot (a source hard delete) closes its current version at
+  `as_of` with `is_deleted` true; if it comes back, a new version starts at that night's `as_of`.
+- The surrogate key is xxhash64(key column name, natural key, valid_from): the same version gets
+  the same key on a rerun or a full rebuild.
+- `loaded_at` is the `as_of` of the night that wrote the version. A night is recomputed from the
+  dimension as it stood before that night (versions it loaded dropped, versions it closed
+  reopened), so rerunning a night with the same snapshot leaves the dimension identical.
+"""
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+import datetime as dt
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+FIRST_VALID_FROM = dt.datetime(1900, 1, 1)
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "is_deleted", "loaded_at")
+LEARNER_ATTRIBUTES = ("name", "department", "job_role", "country", "hired_at")
+COURSE_ATTRIBUTES = (
+    "course_code",
+    "title",
+    "provider",
+    "category",
+    "level",
+    "duration_hours",
+    "skills",
+    "prerequisites",
+    "description",
+    "catalog_url",
+    "in_catalog",
+    "item_type",
+    "parent_course_id",
+)
+LMS_COURSE_ITEM_TYPE = "course"
 
-def learner_key(learner_id: Column | str) -> Column:
-    """The surrogate key of a learner: a stable hash of its natural key."""
-    return F.xxhash64(
-        F.lit("learner"), F.col(learner_id) if isinstance(learner_id, str) else learner_id
+
+def _timestamp(value: dt.datetime | dt.date) -> Column:
+    # A string cast reads the wall time in the session time zone (UTC), unlike a datetime lit.
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    return F.lit(value.isoformat(sep=" ")).cast("timestamp")
+
+
+def _date_key(date: Column | str) -> Column:
+    return F.date_format(date, "yyyyMMdd").cast("int")
+
+
+def _payload_hash(columns: Sequence[str]) -> Column:
+    # Field names are in the JSON, so a null in one column cannot collide with another's value.
+    return F.sha2(F.to_json(F.struct(*columns)), 256)
+
+
+def _open_versions(
+    rows: DataFrame,
+    natural_key: Sequence[str],
+    tracked: Sequence[str],
+    valid_from: Column,
+    as_of: Column,
+    key_column: str,
+) -> DataFrame:
+    starts = rows.withColumn("valid_from", valid_from)
+    return starts.select(
+        F.xxhash64(F.lit(key_column), *natural_key, "valid_from").alias(key_column),
+        *natural_key,
+        *tracked,
+        "valid_from",
+        F.lit(None).cast("timestamp").alias("valid_to"),
+        F.lit(True).alias("is_current"),
+        F.lit(False).alias("is_deleted"),
+        as_of.alias("loaded_at"),
     )
 
 
-def course_key(course_id: Column | str) -> Column:
-    """The surrogate key of a course: a stable hash of its natural key."""
-    return F.xxhash64(
-        F.lit("course"), F.col(course_id) if isinstance(course_id, str) else course_id
+def _closed(versions: DataFrame, as_of: Column, deleted: bool) -> DataFrame:
+    return (
+        versions.withColumn("valid_to", as_of)
+        .withColumn("is_current", F.lit(False))
+        .withColumn("is_deleted", F.lit(deleted))
     )
 
 
-def learner_dimension(learners: DataFrame) -> DataFrame:
-    """gold.dim_learner: one row per learner, keyed by learner_key."""
-    return learners.select(
-        learner_key("learner_id").alias("learner_key"),
-        "learner_id",
-        "name",
-        "department",
-        "job_role",
-        "country",
-        "hired_at",
+def _before_night(previous: DataFrame, snapshot: DataFrame, as_of: Column) -> DataFrame:
+    """The previous dimension as it stood before the night of as_of, with columns the snapshot
+    has and it lacks added as nulls (a newly tracked column)."""
+    for field in snapshot.schema.fields:
+        if field.name not in previous.columns:
+            previous = previous.withColumn(field.name, F.lit(None).cast(field.dataType))
+    closed_that_night = F.col("valid_to").isNotNull() & (F.col("valid_to") >= as_of)
+    return (
+        previous.filter(F.col("loaded_at") < as_of)
+        .withColumn("is_current", F.col("is_current") | closed_that_night)
+        .withColumn("is_deleted", F.col("is_deleted") & ~closed_that_night)
+        .withColumn("valid_to", F.when(~closed_that_night, F.col("valid_to")))
     )
 
 
-def course_dimension(courses: DataFrame) -> DataFrame:
-    """gold.dim_course: one row per course, keyed by course_key."""
-    return courses.select(
-        course_key("course_id").alias("course_key"),
-        "course_id",
-        "course_code",
-        "title",
-        "provider",
-        "category",
-        "level",
-        "duration_hours",
-        "skills",
-        "prerequisites",
-        "description",
-        "catalog_url",
-        "in_catalog",
+def scd2_dimension(
+    previous: DataFrame | None,
+    snapshot: DataFrame,
+    natural_key: Sequence[str],
+    tracked_columns: Sequence[str],
+    as_of: dt.datetime | dt.date,
+    key_column: str,
+) -> DataFrame:
+    """The whole SCD2 dimension after applying `snapshot` (one row per natural key) at `as_of`:
+    one row per version (key_column; natural key + valid_from), see the module docstring."""
+    nk, tracked = list(natural_key), list(tracked_columns)
+    cols = [key_column, *nk, *tracked, *SCD2_COLUMNS]
+    now = _timestamp(as_of)
+    first = _timestamp(FIRST_VALID_FROM)
+    payload = snapshot.select(*nk, *tracked)
+    if previous is None:
+        return _open_versions(payload, nk, tracked, first, now, key_column)
+
+    before = _before_night(previous, payload, now).select(*cols)
+    history = before.filter(~F.col("is_current"))
+    current = before.filter(F.col("is_current"))
+    hashed = payload.select(*nk, _payload_hash(tracked).alias("_new_hash"))
+    compared = current.withColumn("_old_hash", _payload_hash(tracked)).join(hashed, nk, "inner")
+    unchanged = compared.filter(F.col("_old_hash") == F.col("_new_hash")).select(*cols)
+    changed = compared.filter(F.col("_old_hash") != F.col("_new_hash")).select(*cols)
+    deleted = current.join(payload.select(*nk), nk, "left_anti")
+
+    seen = before.select(*nk).distinct().withColumn("_seen", F.lit(True))
+    arriving = payload.join(current.select(*nk), nk, "left_anti").join(seen, nk, "left")
+    changed_to = payload.join(changed.select(*nk), nk, "left_semi")
+    return (
+        history.unionByName(unchanged)
+        .unionByName(_closed(changed, now, deleted=False))
+        .unionByName(_closed(deleted, now, deleted=True))
+        .unionByName(_open_versions(changed_to, nk, tracked, now, now, key_column))
+        .unionByName(
+            # A key seen before (deleted, now back) starts a new version; a new key's first
+            # version covers all time before it.
+            _open_versions(
+                arriving, nk, tracked, F.when(F.col("_seen"), now).otherwise(first), now, key_column
+            )
+        )
+        .select(*cols)
     )
+
+
+def course_items(courses: DataFrame) -> DataFrame:
+    """silver.courses rows (course_id) with item_type and parent_course_id, an LMS course
+    ('course', no parent) where silver predates those columns."""
+    if "item_type" not in courses.columns:
+        courses = courses.withColumn("item_type", F.lit(LMS_COURSE_ITEM_TYPE))
+    if "parent_course_id" not in courses.columns:
+        courses = courses.withColumn("parent_course_id", F.lit(None).cast("bigint"))
+    return courses
+
+
+def learner_dimension(
+    previous: DataFrame | None, learners: DataFrame, as_of: dt.datetime | dt.date
+) -> DataFrame:
+    """gold.dim_learner: one row per learner version (learner_key; learner_id + valid_from)."""
+    return scd2_dimension(
+        previous, learners, ["learner_id"], LEARNER_ATTRIBUTES, as_of, "learner_key"
+    )
+
+
+def course_dimension(
+    previous: DataFrame | None, courses: DataFrame, as_of: dt.datetime | dt.date
+) -> DataFrame:
+    """gold.dim_course: one row per course or item version (course_key; course_id +
+    valid_from), with item_type and parent_course_id."""
+    return scd2_dimension(
+        previous, course_items(courses), ["course_id"], COURSE_ATTRIBUTES, as_of, "course_key"
+    )
+
+
+def with_version_key(
+    rows: DataFrame, dimension: DataFrame, natural_key: str, at: str, key_column: str
+) -> DataFrame:
+    """rows plus key_column: the key of the dimension version of rows' natural_key valid at
+    timestamp column `at` (null when no version covers it)."""
+    versions = dimension.select(
+        F.col(natural_key).alias("_v_id"),
+        F.col(key_column),
+        F.col("valid_from").alias("_v_from"),
+        F.col("valid_to").alias("_v_to"),
+    )
+    valid = (
+        (F.col(natural_key) == F.col("_v_id"))
+        & (F.col(at) >= F.col("_v_from"))
+        & (F.col("_v_to").isNull() | (F.col(at) < F.col("_v_to")))
+    )
+    return rows.join(versions, valid, "left").drop("_v_id", "_v_from", "_v_to")
 
 
 def date_dimension(dates: DataFrame, date_column: str = "event_date") -> DataFrame:
@@ -60,7 +212,7 @@ def date_dimension(dates: DataFrame, date_column: str = "event_date") -> DataFra
         F.explode(F.sequence("lo", "hi", F.expr("INTERVAL 1 DAY"))).alias("date")
     )
     return days.select(
-        F.date_format("date", "yyyyMMdd").cast("int").alias("date_key"),
+        _date_key("date").alias("date_key"),
         "date",
         F.year("date").alias("year"),
         F.quarter("date").alias("quarter"),
@@ -75,14 +227,22 @@ def date_dimension(dates: DataFrame, date_column: str = "event_date") -> DataFra
     )
 
 
-def learning_activity_facts(interactions: DataFrame) -> DataFrame:
-    """gold.fact_learning_activity: one row per learner, course and day (learner_key, course_key,
-    date_key) with event counts, minutes viewed, progress, quiz scores and confidence."""
+def learning_activity_facts(
+    interactions: DataFrame, dim_learner: DataFrame, dim_course: DataFrame
+) -> DataFrame:
+    """gold.fact_learning_activity: one row per learner, item and day (learner_id, course_id,
+    date_key) with events, minutes viewed, clicks, progress, quiz scores, completions and
+    confidence, keyed to the learner and course versions valid at the day's first event."""
     is_type = lambda t: F.col("event_type") == t  # noqa: E731
     daily = interactions.groupBy("learner_id", "course_id", "event_date").agg(
+        F.min("event_ts").alias("first_event_ts"),
         F.count(F.lit(1)).alias("events"),
         F.count(F.when(is_type("view"), 1)).alias("views"),
         F.sum(F.when(is_type("view"), F.col("value")).otherwise(0.0)).alias("minutes_viewed"),
+        # OULAD's events: one 'click' per learner, item and day, its value the clicks.
+        F.sum(F.when(is_type("click"), F.col("value")).otherwise(0.0))
+        .cast("bigint")
+        .alias("clicks"),
         F.count(F.when(is_type("progress"), 1)).alias("progress_events"),
         F.max(F.when(is_type("progress"), F.col("value"))).alias("max_progress"),
         F.count(F.when(is_type("quiz"), 1)).alias("quizzes"),
@@ -91,16 +251,20 @@ def learning_activity_facts(interactions: DataFrame) -> DataFrame:
         F.count(F.when(is_type("rate"), 1)).alias("ratings"),
         F.sum("weight").alias("confidence"),
     )
-    return daily.select(
-        learner_key("learner_id").alias("learner_key"),
-        course_key("course_id").alias("course_key"),
-        F.date_format("event_date", "yyyyMMdd").cast("int").alias("date_key"),
+    keyed = daily.transform(
+        with_version_key, dim_learner, "learner_id", "first_event_ts", "learner_key"
+    ).transform(with_version_key, dim_course, "course_id", "first_event_ts", "course_key")
+    return keyed.select(
+        "learner_key",
+        "course_key",
+        _date_key("event_date").alias("date_key"),
         "learner_id",
         "course_id",
         F.col("event_date").alias("activity_date"),
         "events",
         "views",
         "minutes_viewed",
+        "clicks",
         "progress_events",
         "max_progress",
         "quizzes",
@@ -111,39 +275,205 @@ def learning_activity_facts(interactions: DataFrame) -> DataFrame:
     )
 
 
-def course_statistics(
-    courses: DataFrame, enrollments: DataFrame, interactions: DataFrame
+def enrollment_facts(
+    enrollments: DataFrame,
+    interactions: DataFrame,
+    courses: DataFrame,
+    dim_learner: DataFrame,
+    dim_course: DataFrame,
 ) -> DataFrame:
-    """gold.course_stats: one row per course (course_id) with enrollments, completion rate,
-    average score, average rating and distinct active learners."""
+    """gold.fact_enrollment: one accumulating-snapshot row per enrolment (learner_id,
+    course_id): enrolled, first activity (started), completed, score, status, events,
+    days_to_complete; keyed to the versions valid when the learner enrolled."""
+    # Activity on an item (an OULAD VLE page) counts for the enrolment in its parent course.
+    parents = courses.select("course_id", "parent_course_id")
+    activity = (
+        interactions.join(parents, "course_id", "left")
+        .select(
+            "learner_id",
+            F.explode(F.array("course_id", "parent_course_id")).alias("enrolled_course_id"),
+            "event_ts",
+        )
+        .filter(F.col("enrolled_course_id").isNotNull())
+        .groupBy("learner_id", F.col("enrolled_course_id").alias("course_id"))
+        .agg(F.min("event_ts").alias("started_at"), F.count(F.lit(1)).alias("events"))
+    )
+    rows = (
+        enrollments.join(activity, ["learner_id", "course_id"], "left")
+        # An enrolment without a date is keyed as of its first activity.
+        .withColumn("_keyed_at", F.coalesce("enrolled_at", "started_at"))
+        .transform(with_version_key, dim_learner, "learner_id", "_keyed_at", "learner_key")
+        .transform(with_version_key, dim_course, "course_id", "_keyed_at", "course_key")
+    )
+    return rows.select(
+        "learner_key",
+        "course_key",
+        _date_key("enrolled_at").alias("enrolled_date_key"),
+        _date_key("started_at").alias("started_date_key"),
+        _date_key("completed_at").alias("completed_date_key"),
+        "learner_id",
+        "course_id",
+        "enrolled_at",
+        "started_at",
+        "completed_at",
+        "status",
+        "score",
+        F.coalesce("events", F.lit(0)).cast("bigint").alias("events"),
+        F.datediff(F.to_date("completed_at"), F.to_date("enrolled_at")).alias("days_to_complete"),
+    )
+
+
+def _ratio(part: str, whole: str) -> Column:
+    """part / whole rounded to 4 places; null when whole is 0."""
+    return F.when(F.col(whole) > 0, F.round(F.col(part) / F.col(whole), 4))
+
+
+def _window_days(run_date: dt.date, days: int) -> Column:
+    """Whether event_date is one of the `days` days ending on run_date (inclusive)."""
+    return F.col("event_date").between(
+        F.lit(run_date - dt.timedelta(days=days - 1)), F.lit(run_date)
+    )
+
+
+def course_statistics(
+    courses: DataFrame, enrollments: DataFrame, interactions: DataFrame, run_date: dt.date
+) -> DataFrame:
+    """gold.course_stats: one row per course (course_id; course_key of its current version) with
+    enrollments, completion rate, average score and rating, and distinct active learners ever
+    and in the 7 and 30 days ending on the run date (events after it are ignored)."""
     enrolled = enrollments.groupBy("course_id").agg(
         F.count(F.lit(1)).alias("enrollments"),
         F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),
         F.avg(F.when(F.col("status") == "completed", F.col("score"))).alias("avg_score"),
     )
-    rated = interactions.groupBy("course_id").agg(
-        F.count(F.when(F.col("event_type") == "rate", 1)).alias("ratings"),
-        F.avg(F.when(F.col("event_type") == "rate", F.col("value"))).alias("avg_rating"),
-        F.countDistinct("learner_id").alias("active_learners"),
+    rated = (
+        interactions.filter(F.col("event_date") <= F.lit(run_date))
+        .groupBy("course_id")
+        .agg(
+            F.count(F.when(F.col("event_type") == "rate", 1)).alias("ratings"),
+            F.avg(F.when(F.col("event_type") == "rate", F.col("value"))).alias("avg_rating"),
+            F.countDistinct("learner_id").alias("active_learners"),
+            F.countDistinct(F.when(_window_days(run_date, 7), F.col("learner_id"))).alias(
+                "active_learners_7d"
+            ),
+            F.countDistinct(F.when(_window_days(run_date, 30), F.col("learner_id"))).alias(
+                "active_learners_30d"
+            ),
+        )
     )
+    counts = ["enrollments", "completions", "ratings", "active_learners"]
+    counts += ["active_learners_7d", "active_learners_30d"]
     stats = (
-        courses.select("course_id", "course_code", "title")
+        courses.select("course_key", "course_id", "course_code", "title")
         .join(enrolled, "course_id", "left")
         .join(rated, "course_id", "left")
-        .fillna(0, subset=["enrollments", "completions", "ratings", "active_learners"])
+        .fillna(0, subset=counts)
     )
     return stats.select(
-        course_key("course_id").alias("course_key"),
+        "course_key",
         "course_id",
         "course_code",
         "title",
         F.col("enrollments").cast("bigint").alias("enrollments"),
         F.col("completions").cast("bigint").alias("completions"),
-        F.when(
-            F.col("enrollments") > 0, F.round(F.col("completions") / F.col("enrollments"), 4)
-        ).alias("completion_rate"),
+        _ratio("completions", "enrollments").alias("completion_rate"),
         F.round("avg_score", 2).alias("avg_score"),
         F.col("ratings").cast("bigint").alias("ratings"),
         F.round("avg_rating", 2).alias("avg_rating"),
-        F.col("active_learners").cast("bigint").alias("active_learners"),
+        *[F.col(c).cast("bigint").alias(c) for c in counts[3:]],
+    )
+
+
+def _streaks(active_days: DataFrame, run_date: dt.date) -> DataFrame:
+    """One row per learner: longest_streak and current_streak (the run of consecutive active
+    days that includes the run date, 0 if the learner was not active on it)."""
+    order = Window.partitionBy("learner_id").orderBy("event_date")
+    # Consecutive days minus their rank share one anchor date: one anchor per streak.
+    runs = (
+        active_days.withColumn("_anchor", F.date_sub("event_date", F.row_number().over(order)))
+        .groupBy("learner_id", "_anchor")
+        .agg(F.count(F.lit(1)).alias("length"), F.max("event_date").alias("last_day"))
+    )
+    return runs.groupBy("learner_id").agg(
+        F.max("length").alias("longest_streak"),
+        F.max(F.when(F.col("last_day") == F.lit(run_date), F.col("length"))).alias(
+            "current_streak"
+        ),
+    )
+
+
+def learner_engagement(
+    learners: DataFrame, interactions: DataFrame, enrollments: DataFrame, run_date: dt.date
+) -> DataFrame:
+    """gold.learner_engagement: one row per learner (learner_id; learner_key of its current
+    version) as of the run date: last activity, recency in days, active days and events in the
+    30 days ending on the run date, longest and current streak of consecutive active days,
+    enrolments, completions and completion ratio."""
+    days = (
+        interactions.filter(F.col("event_date") <= F.lit(run_date))
+        .groupBy("learner_id", "event_date")
+        .agg(F.count(F.lit(1)).alias("events"))
+    )
+    recent = _window_days(run_date, 30)
+    activity = days.groupBy("learner_id").agg(
+        F.min("event_date").alias("first_activity_date"),
+        F.max("event_date").alias("last_activity_date"),
+        F.count(F.lit(1)).alias("active_days"),
+        F.sum("events").alias("events"),
+        F.count(F.when(recent, 1)).alias("active_days_30d"),
+        F.sum(F.when(recent, F.col("events"))).alias("events_30d"),
+    )
+    enrolled = enrollments.groupBy("learner_id").agg(
+        F.count(F.lit(1)).alias("enrollments"),
+        F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),
+    )
+    counts = ["active_days", "events", "active_days_30d", "events_30d", "longest_streak"]
+    counts += ["current_streak", "enrollments", "completions"]
+    rows = (
+        learners.select("learner_key", "learner_id")
+        .join(activity, "learner_id", "left")
+        .join(_streaks(days.select("learner_id", "event_date"), run_date), "learner_id", "left")
+        .join(enrolled, "learner_id", "left")
+        .fillna(0, subset=counts)
+    )
+    return rows.select(
+        "learner_key",
+        "learner_id",
+        "first_activity_date",
+        "last_activity_date",
+        F.datediff(F.lit(run_date), "last_activity_date").alias("recency_days"),
+        *[F.col(c).cast("bigint").alias(c) for c in counts],
+        _ratio("completions", "enrollments").alias("completion_ratio"),
+    )
+
+
+def skill_coverage(learners: DataFrame, courses: DataFrame, enrollments: DataFrame) -> DataFrame:
+    """gold.skill_coverage: one row per department and skill (department, skill) for every
+    department with learners and every skill some course teaches: courses teaching it, learners
+    in the department, those who completed a course teaching it, and their share."""
+    staff = learners.filter(F.col("department").isNotNull()).select("learner_id", "department")
+    teaching = courses.select("course_id", F.explode("skills").alias("skill")).filter(
+        F.col("skill").isNotNull() & (F.col("skill") != "")
+    )
+    skills = teaching.groupBy("skill").agg(F.countDistinct("course_id").alias("courses"))
+    departments = staff.groupBy("department").agg(F.countDistinct("learner_id").alias("learners"))
+    skilled = (
+        enrollments.filter(F.col("status") == "completed")
+        .join(teaching, "course_id")
+        .join(staff, "learner_id")
+        .groupBy("department", "skill")
+        .agg(F.countDistinct("learner_id").alias("learners_with_skill"))
+    )
+    grid = (
+        departments.crossJoin(skills)
+        .join(skilled, ["department", "skill"], "left")
+        .fillna(0, subset=["learners_with_skill"])
+    )
+    return grid.select(
+        "department",
+        "skill",
+        F.col("courses").cast("bigint").alias("courses"),
+        F.col("learners").cast("bigint").alias("learners"),
+        F.col("learners_with_skill").cast("bigint").alias("learners_with_skill"),
+        _ratio("learners_with_skill", "learners").alias("coverage"),
     )

@@ -1,0 +1,151 @@
+"""jobs/gold.py: dimension history across nights, facts keyed to it, identical reruns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from jobs import gold
+from lakehouse import tables
+from lakehouse.config import load_config, with_run
+
+T = dt.datetime
+LEARNERS = (
+    "learner_id bigint, name string, department string, job_role string, country string, "
+    "hired_at timestamp, updated_at timestamp"
+)
+COURSES = (
+    "course_id bigint, course_code string, title string, provider string, category string, "
+    "level string, duration_hours int, description string, skills array<string>, "
+    "prerequisites array<string>, catalog_url string, in_catalog boolean, "
+    "catalog_content_hash string, updated_at timestamp, item_type string, "
+    "parent_course_id bigint"
+)
+ENROLLMENTS = (
+    "learner_id bigint, course_id bigint, enrolled_at timestamp, completed_at timestamp, "
+    "score double, status string"
+)
+INTERACTIONS = (
+    "interaction_id string, learner_id bigint, course_id bigint, event_type string, "
+    "event_ts timestamp, event_date date, value double, weight double, source string"
+)
+
+
+@pytest.fixture
+def cfg(tmp_path, base_cfg):
+    """A profile whose lakehouse lives in tmp_path."""
+    return load_config(
+        "local",
+        overrides={
+            "paths.root": str(tmp_path / "root"),
+            "spark.master": base_cfg["spark"]["master"],
+        },
+    )
+
+
+def write_silver(spark, cfg, department, courses):
+    """Silver as the refine job would leave it: learner 1 in `department`, the given courses."""
+    silver = {
+        "silver.learners": spark.createDataFrame(
+            [
+                (1, "Ada", department, "Engineer", "GB", None, None),
+                (2, "Bob", "Ops", "SRE", "US", None, None),
+            ],
+            LEARNERS,
+        ),
+        "silver.courses": spark.createDataFrame(
+            [
+                (
+                    c,
+                    f"C-{c}",
+                    f"Course {c}",
+                    "Acme",
+                    "Data",
+                    None,
+                    2,
+                    None,
+                    [f"s{c}"],
+                    [],
+                    None,
+                    True,
+                    None,
+                    None,
+                    "course",
+                    None,
+                )
+                for c in courses
+            ],
+            COURSES,
+        ),  # fmt: skip
+        "silver.enrollments": spark.createDataFrame(
+            [(1, 10, T(2026, 10, 1), T(2026, 11, 2, 8), 90.0, "completed")], ENROLLMENTS
+        ),
+        "silver.interactions": spark.createDataFrame(
+            [
+                (f"e{i}", 1, 10, "view", ts, ts.date(), 5.0, 1.0, "lms")
+                for i, ts in enumerate([T(2026, 11, 1, 9), T(2026, 11, 2, 9)])
+            ],
+            INTERACTIONS,
+        ),
+    }
+    for name, df in silver.items():
+        tables.overwrite_table(df, cfg, name)
+
+
+def night(spark, cfg, date):
+    return gold.run(spark, with_run(cfg, date=date, batch_id=f"gold-{date}"))
+
+
+def test_history_across_nights_and_identical_rerun(spark, cfg):
+    write_silver(spark, cfg, "Data", [10, 11])
+    night(spark, cfg, "2026-11-01")
+    # Learner 1 moves to Ops; course 11 is deleted at the source.
+    write_silver(spark, cfg, "Ops", [10])
+    counts = night(spark, cfg, "2026-11-02")
+    versions = {name: tables.table_version(spark, cfg, name) for name in counts}
+
+    counts_again = night(spark, cfg, "2026-11-02")
+
+    assert counts_again == counts
+    for name, version in versions.items():
+        before = tables.read_table(spark, cfg, name, version=version)
+        assert tables.table_version(spark, cfg, name) > version
+        assert_df_equality(tables.read_table(spark, cfg, name), before, ignore_row_order=True)
+
+    read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
+    learner_1 = read("gold.dim_learner").filter("learner_id = 1")
+    assert_df_equality(
+        learner_1.select("department", "valid_from", "valid_to", "is_current", "is_deleted"),
+        spark.createDataFrame(
+            [
+                ("Data", T(1900, 1, 1), T(2026, 11, 3), False, False),
+                ("Ops", T(2026, 11, 3), None, True, False),
+            ],
+            "department string, valid_from timestamp, valid_to timestamp, is_current boolean, "
+            "is_deleted boolean",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    deleted = read("gold.dim_course").filter("course_id = 11")
+    assert deleted.select("is_current", "is_deleted", "valid_to").collect() == [
+        (False, True, T(2026, 11, 3))
+    ]
+    # Both days' activity happened before the change was seen (end of 2026-11-02).
+    keyed = read("gold.fact_learning_activity").join(
+        learner_1.select("learner_key", "department"), "learner_key"
+    )
+    assert_df_equality(
+        keyed.select("activity_date", "department"),
+        spark.createDataFrame(
+            [(dt.date(2026, 11, 1), "Data"), (dt.date(2026, 11, 2), "Data")],
+            "activity_date date, department string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert read("gold.course_stats").select("course_id").collect() == [(10,)]
+    assert read("gold.fact_enrollment").filter(F.col("days_to_complete") == 32).count() == 1
