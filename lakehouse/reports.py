@@ -50,13 +50,15 @@ def demo_report(
     top = spark.sql(
         f"""
         SELECT r.rank, c.course_code, c.title, c.category, c.level, round(r.score, 4) AS score
-        FROM gold.recommendations r JOIN gold.dim_course c ON c.course_id = r.course_id
+        FROM gold.recommendations r
+        JOIN gold.dim_course c ON c.course_id = r.course_id AND c.is_current
         WHERE r.run_date = DATE'{run_date}' AND r.learner_id = {int(learner)} AND r.rank <= 5
         ORDER BY r.rank
         """
     ).collect()
     who = spark.sql(
-        f"SELECT name, job_role, department FROM gold.dim_learner WHERE learner_id = {int(learner)}"
+        "SELECT name, job_role, department FROM gold.dim_learner "
+        f"WHERE learner_id = {int(learner)} AND is_current"
     ).first()
     title = f"Top 5 for learner {learner}"
     if who:
