@@ -52,3 +52,38 @@ def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> dict
         return out
     finally:
         frame.unpersist()
+
+
+def learner_ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> DataFrame:
+    """One row per learner with held-out courses (learner_id): precision, recall, ndcg and
+    average_precision of its top k, defined as RankingEvaluator defines them (binary relevance,
+    DCG over log2(rank + 1), AP over min(held-out courses, k))."""
+    top = F.slice("prediction", 1, k)
+
+    def hit(course):
+        return F.array_contains("label", course)
+
+    gains = F.transform(top, lambda c, i: F.when(hit(c), 1.0 / F.log2(i + 2.0)).otherwise(0.0))
+    ideal = F.transform(
+        F.sequence(F.lit(0), F.least(F.size("label"), F.lit(k)) - 1),
+        lambda i: 1.0 / F.log2(i + 2.0),
+    )
+    # Precision at each hit: the hits among the first i + 1 recommendations, over i + 1.
+    precision_at_hits = F.transform(
+        top,
+        lambda c, i: F.when(
+            hit(c), F.size(F.filter(F.slice(top, 1, i + 1), hit)) / (i + 1.0)
+        ).otherwise(0.0),
+    )
+    hits = F.size(F.filter(top, hit)).cast("double")
+
+    def total(values):
+        return F.aggregate(values, F.lit(0.0), lambda acc, v: acc + v)
+
+    return ranking_frame(recommended, relevant).select(
+        "learner_id",
+        (hits / k).alias("precision"),
+        (hits / F.size("label")).alias("recall"),
+        (total(gains) / total(ideal)).alias("ndcg"),
+        (total(precision_at_hits) / F.least(F.size("label"), F.lit(k))).alias("average_precision"),
+    )
