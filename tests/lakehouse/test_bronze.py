@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from chispa import assert_df_equality
+from pyspark.sql.types import StructType
 
-from lakehouse.bronze import LINEAGE_COLUMNS, latest_rows, with_ingest_metadata
+from lakehouse.bronze import (
+    LINEAGE_COLUMNS,
+    deleted_keys,
+    latest_rows,
+    live_keys,
+    live_rows,
+    schema_drift,
+    tombstone_rows,
+    with_ingest_metadata,
+    with_types,
+    without_deleted,
+)
 
 T0 = dt.datetime(2026, 11, 1, 2, 0, 0)
 T1 = dt.datetime(2026, 11, 2, 2, 0, 0)
+T2 = dt.datetime(2026, 11, 3, 2, 0, 0)
 
 
 def test_with_ingest_metadata_appends_lineage_and_keeps_source_rows(spark):
@@ -136,3 +150,183 @@ def test_latest_rows_with_composite_key(spark):
         "learner_id bigint, course_id bigint, status string, _ingested_at timestamp",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+VERSIONED = "id bigint, v string, updated_at string, _ingested_at timestamp, _load_seq bigint, "
+VERSIONED += "_is_deleted boolean"
+
+
+def test_without_deleted_drops_keys_whose_last_load_is_a_tombstone(spark):
+    df = spark.createDataFrame(
+        [
+            (1, "v1", "2026-01-01", T0, 1, None),
+            (1, None, None, T1, 2, True),  # deleted
+            (2, "v1", "2026-01-01", T0, 1, None),
+            (2, None, None, T1, 2, True),
+            (2, "back", "2026-03-01", T2, 3, None),  # re-inserted after its deletion
+            (3, "v1", "2026-01-01", T0, 1, False),  # never deleted
+        ],
+        VERSIONED,
+    )
+
+    out = without_deleted(df, ["id"])
+
+    expected = spark.createDataFrame(
+        [(2, "v1", "2026-01-01", T0, 1, None), (2, "back", "2026-03-01", T2, 3, None)]
+        + [(3, "v1", "2026-01-01", T0, 1, False)],
+        VERSIONED,
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_without_deleted_orders_by_load_sequence_before_ingestion_time(spark):
+    # A tombstone of a later load wins even if its clock ran behind; without _load_seq (copied
+    # tables) the ingestion time decides.
+    df = spark.createDataFrame(
+        [(1, "v1", "2026-01-01", T1, 1, None), (1, None, None, T0, 2, True)], VERSIONED
+    )
+    copied = spark.createDataFrame(
+        [(1, "old", T0, None), (1, None, T1, True), (2, "old", T0, None), (2, "new", T2, None)]
+        + [(2, None, T1, True)],
+        "id bigint, v string, _ingested_at timestamp, _is_deleted boolean",
+    )
+
+    assert without_deleted(df, ["id"]).count() == 0
+    assert_df_equality(
+        without_deleted(copied, ["id"]),
+        spark.createDataFrame(
+            [(2, "old", T0, None), (2, "new", T2, None)],
+            "id bigint, v string, _ingested_at timestamp, _is_deleted boolean",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_without_deleted_leaves_bronze_without_tombstones_alone(spark):
+    df = spark.createDataFrame([(1, "a"), (1, "b")], "id bigint, v string")
+    assert_df_equality(without_deleted(df, ["id"]), df)
+
+
+def test_live_rows_is_the_latest_version_of_live_keys(spark):
+    df = spark.createDataFrame(
+        [
+            (1, "old", "2026-01-01", T0, 1, None),
+            (1, "new", "2026-02-01", T1, 2, None),
+            (2, "gone", "2026-01-01", T0, 1, None),
+            (2, None, None, T1, 2, True),
+        ],
+        VERSIONED,
+    )
+
+    out = live_rows(df, ["id"], ["updated_at"])
+
+    expected = spark.createDataFrame([(1, "new", "2026-02-01", T1, 2, None)], VERSIONED)
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_deleted_keys_are_live_bronze_keys_missing_from_the_source(spark):
+    bronze = spark.createDataFrame(
+        [
+            (1, 10, "a", T0, None),
+            (1, 11, "b", T0, None),
+            (2, 10, "c", T0, None),
+            (2, 11, "d", T0, None),
+            (2, 11, None, T1, True),  # already tombstoned: not deleted again
+        ],
+        "learner_id bigint, course_id bigint, status string, _ingested_at timestamp, "
+        "_is_deleted boolean",
+    )
+    source = spark.createDataFrame([(1, 10), (3, 10)], "learner_id bigint, course_id bigint")
+
+    out = deleted_keys(live_keys(bronze, ["learner_id", "course_id"]), source)
+
+    expected = spark.createDataFrame([(1, 11), (2, 10)], "learner_id bigint, course_id bigint")
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_tombstone_rows_carry_the_key_the_flag_and_lineage(spark):
+    keys = spark.createDataFrame([(7,)], "id bigint")
+
+    out = tombstone_rows(keys, "lms:learners", "b-9", T1)
+
+    expected = spark.createDataFrame(
+        [(7, True, T1, "lms:learners", "b-9")],
+        "id bigint, _is_deleted boolean, _ingested_at timestamp, _source string, _batch_id string",
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+BRONZE = StructType.fromJson(
+    {
+        "type": "struct",
+        "fields": [
+            {"name": n, "type": t, "nullable": True, "metadata": {}}
+            for n, t in [
+                ("id", "long"),
+                ("stars", "integer"),
+                ("score", "double"),
+                ("amount", "decimal(12,2)"),
+                ("title", "string"),
+                ("_ingested_at", "timestamp"),
+            ]
+        ],
+    }
+)
+
+
+def _schema(spark, ddl):
+    return spark.createDataFrame([], ddl).schema
+
+
+def test_schema_drift_reports_new_columns_and_accepts_an_unchanged_schema(spark):
+    source = _schema(
+        spark, "ID bigint, stars int, score double, amount decimal(12,2), title string, nick string"
+    )
+
+    added, widened, incompatible = schema_drift(BRONZE, source)
+
+    assert [(f.name, f.dataType.simpleString()) for f in added] == [("nick", "string")]
+    assert (widened, incompatible) == ([], [])
+
+
+def test_schema_drift_accepts_lossless_widening_into_the_bronze_type(spark):
+    source = _schema(
+        spark, "id int, stars smallint, score float, amount decimal(9,2), title string"
+    )
+
+    added, widened, incompatible = schema_drift(BRONZE, source)
+
+    assert added == [] and incompatible == []
+    assert widened == [
+        ("id", "int", "bigint"),
+        ("stars", "smallint", "int"),
+        ("score", "float", "double"),
+        ("amount", "decimal(9,2)", "decimal(12,2)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ddl", "change"),
+    [
+        ("id string", ("id", "string", "bigint")),  # text where a number was
+        ("stars bigint", ("stars", "bigint", "int")),  # narrowing
+        ("id double", ("id", "double", "bigint")),  # fractions into an integer
+        ("score bigint", ("score", "bigint", "double")),  # beyond 2^53 a double rounds
+        ("amount decimal(12,4)", ("amount", "decimal(12,4)", "decimal(12,2)")),  # scale lost
+        ("title int", ("title", "int", "string")),  # a number where text was
+    ],
+)
+def test_schema_drift_rejects_lossy_or_unrelated_type_changes(spark, ddl, change):
+    added, widened, incompatible = schema_drift(BRONZE, _schema(spark, ddl))
+
+    assert (added, widened, incompatible) == ([], [], [change])
+
+
+def test_with_types_casts_only_the_named_columns(spark):
+    df = spark.createDataFrame([(1, 2.5, "x")], "id int, score float, title string")
+
+    out = with_types(df, {"ID": "bigint", "score": "double"})
+
+    expected = spark.createDataFrame([(1, 2.5, "x")], "id bigint, score double, title string")
+    assert_df_equality(out, expected, ignore_nullable=True)
