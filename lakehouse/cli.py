@@ -73,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="rows shown with --format table")
 
     command("tables", "list the lakehouse tables with their versions and row counts", _tables)
+
+    p = command("history", "show a table's Delta commits, newest first", _history)
+    p.add_argument("--table", required=True, help="e.g. gold.recommendations")
+    p.add_argument("--limit", type=int, default=20, help="commits shown")
+
+    p = command("restore", "roll a table back to an earlier version (a new commit)", _restore)
+    p.add_argument("--table", required=True, help="e.g. gold.recommendations")
+    p.add_argument("--version", required=True, type=int, help="the version to restore")
     return parser
 
 
@@ -181,6 +189,49 @@ def _tables(args: argparse.Namespace) -> int:
             rows = tables.read_table(spark, cfg, name).count() if version is not None else None
             table.add_row(name, _text(version), _text(rows), tables.table_path(cfg, name))
         out.print(table)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from lakehouse import tables
+    from lakehouse.spark import build_session
+
+    cfg = run_config(args.profile, None, None)
+    spark = build_session(cfg, app_name="course-lakehouse history")
+    try:
+        history = tables.table_history(spark, cfg, args.table).limit(args.limit).collect()
+        table = Table("version", "timestamp", "operation", "rows written", "batch")
+        for row in history:
+            metrics = row["operationMetrics"] or {}
+            written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted")
+            table.add_row(
+                str(row["version"]),
+                str(row["timestamp"]),
+                row["operation"],
+                _text(written),
+                _text(row["userMetadata"]),
+            )
+        out.print(table)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from lakehouse import tables
+    from lakehouse.spark import build_session
+
+    cfg = run_config(args.profile, None, None)
+    spark = build_session(cfg, app_name="course-lakehouse restore")
+    try:
+        before = tables.table_version(spark, cfg, args.table)
+        after = tables.restore_table(spark, cfg, args.table, args.version)
+        err.print(
+            f"{args.table}: restored the content of version {args.version} "
+            f"(was version {before}, now version {after}; later versions stay in the history)"
+        )
     finally:
         spark.stop()
     return 0

@@ -9,14 +9,14 @@ from typing import Any
 
 from rich.console import Console
 
-STAGES = ("crawl", "ingest", "refine", "gold", "train", "score")
+STAGES = ("crawl", "ingest", "refine", "gold", "train", "score", "maintain")
 
 
 def stage_runner(stage: str) -> Callable[..., Any]:
     """The run(spark, cfg) function of a stage's job (crawl takes cfg only)."""
     if stage == "crawl":
         return lambda spark, cfg: _crawl(cfg)
-    from jobs import gold, ingest, refine, score, train
+    from jobs import gold, ingest, maintain, refine, score, train
 
     runners = {
         "ingest": ingest.run,
@@ -24,6 +24,7 @@ def stage_runner(stage: str) -> Callable[..., Any]:
         "gold": gold.run,
         "train": train.run,
         "score": score.run,
+        "maintain": maintain.run,
     }
     if stage not in runners:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")

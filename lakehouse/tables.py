@@ -230,3 +230,125 @@ def advance_watermark(
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+SCHEMA_CHANGES = "control.schema_changes"
+SCHEMA_CHANGES_SCHEMA = (
+    "run_date DATE, source_table STRING, column_name STRING, change STRING, source_type STRING, "
+    "bronze_table STRING, batch_id STRING, detected_at TIMESTAMP"
+)
+
+
+def record_schema_changes(
+    spark: SparkSession, cfg: dict[str, Any], changes: list[dict[str, Any]]
+) -> None:
+    """Upserts one control.schema_changes row per change (keys from conf: run date, source
+    table, column), so that a rerun of the same date records each change once."""
+    if not changes:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = spark.createDataFrame(
+        [
+            (cfg["run"]["date"], c["source_table"], c["column"], c["change"], c["source_type"],
+             c["bronze_table"], cfg["run"].get("batch_id"), now)
+            for c in changes
+        ],
+        SCHEMA_CHANGES_SCHEMA,
+    )  # fmt: skip
+    if not table_exists(spark, cfg, SCHEMA_CHANGES):
+        overwrite_table(rows, cfg, SCHEMA_CHANGES)
+        return
+    keys = table_conf(cfg, SCHEMA_CHANGES)["keys"]
+    (
+        DeltaTable.forPath(spark, table_path(cfg, SCHEMA_CHANGES))
+        .alias("t")
+        .merge(rows.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+MIN_VACUUM_RETENTION_HOURS = 168
+
+
+def table_history(spark: SparkSession, cfg: dict[str, Any], name: str) -> DataFrame:
+    """One row per commit of table `name`, newest first: version, timestamp, operation, its
+    parameters and metrics, and the userMetadata naming the batch that made it."""
+    _require(spark, cfg, name)
+    return (
+        DeltaTable.forPath(spark, table_path(cfg, name))
+        .history()
+        .select(
+            "version",
+            "timestamp",
+            "operation",
+            "operationParameters",
+            "operationMetrics",
+            "userMetadata",
+        )
+    )
+
+
+def optimize_table(spark: SparkSession, cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The OPTIMIZE metrics of table `name` (files removed/added) after compacting its small
+    files, Z-ordered by its declared `zorder_by` columns when it has some."""
+    _require(spark, cfg, name)
+    optimizer = DeltaTable.forPath(spark, table_path(cfg, name)).optimize()
+    zorder_by = table_conf(cfg, name).get("zorder_by")
+    result = optimizer.executeZOrderBy(*zorder_by) if zorder_by else optimizer.executeCompaction()
+    metrics = result.select("metrics.numFilesAdded", "metrics.numFilesRemoved").first()
+    return {"files_added": int(metrics[0]), "files_removed": int(metrics[1])}
+
+
+def vacuum_table(
+    spark: SparkSession, cfg: dict[str, Any], name: str, retention_hours: float
+) -> None:
+    """Deletes the files of table `name` that no version younger than retention_hours needs.
+
+    Delta 4 takes the retention from the table property delta.deletedFileRetentionDuration
+    (VACUUM's own argument is ignored), so it is set on the table first. Less than a week is
+    refused: a reader or a restore still using an older version would lose its files.
+    """
+    _require(spark, cfg, name)
+    if retention_hours < MIN_VACUUM_RETENTION_HOURS:
+        raise ValueError(
+            f"VACUUM retention of {retention_hours} h for {name} is below the safe minimum of "
+            f"{MIN_VACUUM_RETENTION_HOURS} h"
+        )
+    path = table_path(cfg, name)
+    table = DeltaTable.forPath(spark, path)
+    retention = f"interval {int(retention_hours)} hours"
+    properties = table.detail().select("properties").first()[0] or {}
+    if properties.get("delta.deletedFileRetentionDuration") != retention:
+        spark.sql(
+            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+            f"('delta.deletedFileRetentionDuration' = '{retention}')"
+        )
+    table.vacuum()
+
+
+def restore_table(spark: SparkSession, cfg: dict[str, Any], name: str, version: int) -> int:
+    """The new latest version of table `name` after a commit that restores its content as of
+    `version` (history is kept: the bad versions stay readable by time travel until vacuumed)."""
+    _require(spark, cfg, name)
+    versions = [
+        int(r[0])
+        for r in DeltaTable.forPath(spark, table_path(cfg, name))
+        .history()
+        .select("version")
+        .collect()
+    ]
+    if version not in versions:
+        raise ValueError(
+            f"{name} has no version {version} (versions {min(versions)} to {max(versions)})"
+        )
+    if version == max(versions):
+        raise ValueError(f"{name} is already at version {version}")
+    DeltaTable.forPath(spark, table_path(cfg, name)).restoreToVersion(int(version))
+    return table_version(spark, cfg, name)
+
+
+def _require(spark: SparkSession, cfg: dict[str, Any], name: str) -> None:
+    if not table_exists(spark, cfg, name):
+        raise ValueError(f"table {name} does not exist yet at {table_path(cfg, name)}")

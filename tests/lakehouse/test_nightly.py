@@ -23,13 +23,14 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def nightly(spark, base_cfg):
     """Two nightly runs of the same date on the tiny demo: (cfg, first results, second results,
-    gold.recommendations version after the first run)."""
+    gold.recommendations version after the first run, every table's version after it)."""
     cfg = with_run(base_cfg, date=base_cfg["demo"]["run_date"], batch_id="e2e-1")
     generate_demo_sources(cfg, "tiny")
     first = run_nightly(cfg, spark=spark)
     version_after_first = tables.table_version(spark, cfg, "gold.recommendations")
+    versions = {name: tables.table_version(spark, cfg, name) for name in cfg["tables"]}
     second = run_nightly(with_run(cfg, batch_id="e2e-2"), spark=spark)
-    return cfg, first, second, version_after_first
+    return cfg, first, second, version_after_first, versions
 
 
 def test_every_recommended_course_exists_in_dim_course(spark, nightly):
@@ -126,3 +127,26 @@ def test_sql_command_answers_in_json(nightly, lakehouse_root):
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert rows == [{"run_date": nightly[0]["run"]["date"].isoformat(), "n": rows[0]["n"]}]
     assert rows[0]["n"] > 0
+
+
+# Columns saying which run wrote a row (or when): they differ between two runs by design.
+RUN_COLUMNS = {"_batch_id", "_ingested_at", "batch_id", "committed_at", "created_at", "run_id"}
+
+
+def test_rerunning_the_night_leaves_every_table_of_every_layer_identical(spark, nightly):
+    cfg, versions = nightly[0], nightly[4]
+    compared = []
+    for name, version in versions.items():
+        if version is None:
+            continue
+        before = tables.read_table(spark, cfg, name, version=version)
+        after = tables.read_table(spark, cfg, name)
+        columns = [c for c in before.columns if c not in RUN_COLUMNS]
+        assert_df_equality(
+            after.select(*columns),
+            before.select(*columns),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
+        compared.append(name.partition(".")[0])
+    assert {"bronze", "silver", "gold", "control"} <= set(compared)
