@@ -49,14 +49,18 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         known_courses, F.col("id").cast("bigint") == F.col("course_id"), "left_semi"
     )
     top = blocked_top_k(active, model.userFactors, course_factors, completed, int(rec["k"]))
-    rows = recommendation_rows(top, run_date, str(champion.version))
+    rows = recommendation_rows(top, run_date, rec["registered_model"], str(champion.version))
     tables.replace_partition(rows, cfg, "gold.recommendations", "run_date", run_date)
     written = (
         tables.read_table(spark, cfg, "gold.recommendations")
         .filter(F.col("run_date") == F.lit(run_date))
         .count()
     )
-    return {"model_version": champion.version, "rows": written}
+    return {
+        "model_name": rec["registered_model"],
+        "model_version": champion.version,
+        "rows": written,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

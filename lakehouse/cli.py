@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pyspark.errors import PySparkException
 from rich.console import Console
 from rich.table import Table
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="rows shown with --format table")
 
     command("tables", "list the lakehouse tables with their versions and row counts", _tables)
+
+    p = command("tune", "search ALS settings on the holdout (Optuna, nested MLflow runs)", _tune)
+    p.add_argument("--date", default=None, help="run date YYYY-MM-DD (default: today, UTC)")
+    p.add_argument("--trials", type=int, default=None, help="default: recommender.tuning.trials")
 
     p = command("history", "show a table's Delta commits, newest first", _history)
     p.add_argument("--table", required=True, help="e.g. gold.recommendations")
@@ -143,6 +148,28 @@ def _demo(args: argparse.Namespace) -> int:
         demo_report(spark, cfg, results, out)
     finally:
         spark.stop()
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from jobs import tune
+    from lakehouse.spark import build_session
+
+    cfg = run_config(args.profile, args.date, None)
+    if args.trials is not None:
+        cfg["recommender"]["tuning"]["trials"] = args.trials
+    spark = build_session(cfg, app_name="course-lakehouse tune")
+    try:
+        with err.status(f"tuning ALS: {cfg['recommender']['tuning']['trials']} trials"):
+            result = tune.run(spark, cfg)
+    finally:
+        spark.stop()
+    metric = next(key for key in result if key.startswith("best_ndcg"))
+    err.print(
+        f"{metric} {result[metric]:.4f} after {result['trials']} trials (run {result['run_id']})"
+    )
+    out.print("# best settings, for conf recommender.als:")
+    out.print(yaml.safe_dump({"als": result["best_als"]}, sort_keys=False), end="")
     return 0
 
 

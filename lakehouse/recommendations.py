@@ -11,7 +11,15 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-RECOMMENDATION_COLUMNS = ("run_date", "learner_id", "rank", "course_id", "score", "model_version")
+RECOMMENDATION_COLUMNS = (
+    "run_date",
+    "learner_id",
+    "rank",
+    "course_id",
+    "score",
+    "model_name",
+    "model_version",
+)
 TOP_K_SCHEMA = "learner_id bigint, rank int not null, course_id bigint, score double"
 # Scores of one block of learners held at once: block rows x courses doubles (32 MiB).
 BLOCK_CELLS = 2**22
@@ -190,14 +198,17 @@ def _candidates(
     return rows, cols, exact
 
 
-def recommendation_rows(top: DataFrame, run_date: dt.date, model_version: str) -> DataFrame:
+def recommendation_rows(
+    top: DataFrame, run_date: dt.date, model_name: str, model_version: str
+) -> DataFrame:
     """gold.recommendations rows for one run date: (run_date, learner_id, rank) key, scores
-    rounded so that reruns compare equal."""
+    rounded so that reruns compare equal, and the registered model (name, version) that scored."""
     return top.select(
         F.lit(run_date).cast("date").alias("run_date"),
         F.col("learner_id").cast("bigint").alias("learner_id"),
         F.col("rank").cast("int").alias("rank"),
         F.col("course_id").cast("bigint").alias("course_id"),
         F.round(F.col("score").cast("double"), 6).alias("score"),
+        F.lit(model_name).cast("string").alias("model_name"),
         F.lit(model_version).cast("string").alias("model_version"),
     )

@@ -26,19 +26,33 @@ def demo_report(
     trained = results.get("train") or {}
     k = int(cfg["recommender"]["k"])
     quality = Table(
-        "metric", "ALS (implicit)", "popularity", "lift", title=f"Holdout ranking quality (k={k})"
+        "metric",
+        "ALS (implicit)",
+        "popularity",
+        "item similarity",
+        "lift vs popularity",
+        title=f"Holdout ranking quality (k={k})",
     )
     for pattern in METRIC_NAMES:
         metric = pattern.format(k=k)
         als, pop = trained.get(f"als_{metric}"), trained.get(f"popularity_{metric}")
         if als is None or pop is None:
             continue
+        items = trained.get(f"item_similarity_{metric}")
         lift = f"{als / pop:.2f}x" if pop else "-"
-        quality.add_row(metric, f"{als:.4f}", f"{pop:.4f}", lift)
+        quality.add_row(
+            metric, f"{als:.4f}", f"{pop:.4f}", "-" if items is None else f"{items:.4f}", lift
+        )
     console.print(quality)
     if trained:
         reused = " (reused: same input as an earlier run)" if trained.get("reused") else ""
         console.print(f"model version {trained.get('model_version')}{reused}")
+        if "promotion_reason" in trained:
+            verdict = "promoted to champion" if trained.get("promoted") else "not promoted"
+            console.print(
+                f"{verdict}: {trained['promotion_reason']} "
+                f"(champion: version {trained.get('champion_version')})"
+            )
 
     run_date = cfg["run"]["date"].isoformat()
     learner = spark.sql(

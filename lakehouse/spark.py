@@ -66,6 +66,9 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
         builder = builder.appName(app_name)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg["spark"].get("log_level", "WARN"))
+    # Iterative fits (ALS's checkpointInterval) cut their lineage here; without a directory
+    # Spark silently skips those checkpoints.
+    spark.sparkContext.setCheckpointDir(f"{cfg['paths']['checkpoints']}/rdd")
     # Imported here because tables imports delta, which needs a running JVM only later.
     from lakehouse.tables import register_tables
 

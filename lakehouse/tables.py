@@ -91,6 +91,8 @@ def replace_partition(
     (
         _writer(df, cfg, name, mode="overwrite")
         .option("replaceWhere", f"{column} = {literal}")
+        # New columns (gold.recommendations gained model_name) join the table's schema.
+        .option("mergeSchema", "true")
         .save(table_path(cfg, name))
     )
     register_table(df.sparkSession, cfg, name)

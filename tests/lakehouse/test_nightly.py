@@ -112,7 +112,7 @@ def test_recommendations_table_is_readable_by_another_delta_reader(spark, nightl
     other = DeltaTable(path).to_pyarrow_table()
     assert other.num_rows == tables.read_table(spark, cfg, "gold.recommendations").count()
     assert set(other.column_names) == {
-        "run_date", "learner_id", "rank", "course_id", "score", "model_version",
+        "run_date", "learner_id", "rank", "course_id", "score", "model_name", "model_version",
     }  # fmt: skip
 
 

@@ -117,17 +117,17 @@ def test_recommendation_rows_types_and_rounding(spark):
         "learner_id int, rank long, course_id int, score double",
     )
 
-    out = recommendation_rows(top, dt.date(2026, 11, 1), "7")
+    out = recommendation_rows(top, dt.date(2026, 11, 1), "course_recommender", "7")
 
     assert tuple(out.columns) == RECOMMENDATION_COLUMNS
     expected = spark.createDataFrame(
         [
-            (dt.date(2026, 11, 1), 1, 1, 10, 0.987654, "7"),
-            (dt.date(2026, 11, 1), 1, 2, 11, -1.234568, "7"),
-            (dt.date(2026, 11, 1), 2, 1, 10, 2.0, "7"),
+            (dt.date(2026, 11, 1), 1, 1, 10, 0.987654, "course_recommender", "7"),
+            (dt.date(2026, 11, 1), 1, 2, 11, -1.234568, "course_recommender", "7"),
+            (dt.date(2026, 11, 1), 2, 1, 10, 2.0, "course_recommender", "7"),
         ],
         "run_date date, learner_id bigint, rank int, course_id bigint, score double, "
-        "model_version string",
+        "model_name string, model_version string",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 

@@ -1,0 +1,83 @@
+"""jobs.tune: search-space sampling and a two-trial search logged as nested MLflow runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import optuna
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import train, tune
+from lakehouse import tables
+from lakehouse.config import load_config, with_run
+
+SPACE = {
+    "rank": {"low": 2, "high": 8, "log": True},
+    "reg_param": {"low": 0.01, "high": 1.0, "log": True},
+    "max_iter": {"low": 2, "high": 4},
+    "nonnegative": {"choices": [True, False]},
+}
+
+
+def test_trial_settings_draw_ints_floats_and_choices_from_the_space():
+    trial = optuna.trial.FixedTrial(
+        {"rank": 4, "reg_param": 0.1, "max_iter": 3, "nonnegative": True}
+    )
+
+    settings = tune.trial_settings(trial, SPACE)
+
+    assert settings == {"rank": 4, "reg_param": 0.1, "max_iter": 3, "nonnegative": True}
+    assert isinstance(settings["rank"], int) and isinstance(settings["reg_param"], float)
+
+
+@pytest.fixture(scope="module")
+def tuned(spark, base_cfg, tmp_path_factory):
+    """(cfg, result) of a two-trial search on two groups of three learners."""
+    root = tmp_path_factory.mktemp("tune")
+    cfg = load_config(
+        "local",
+        overrides={"paths.root": str(root), "spark.master": base_cfg["spark"]["master"]},
+    )
+    cfg = with_run(cfg, date="2026-11-01", batch_id="tune")
+    cfg["recommender"]["tuning"] = {"trials": 2, "seed": 3, "space": SPACE}
+    cfg["recommender"]["als"]["num_blocks"] = 1
+    rows = []
+    for g, courses in enumerate(([1, 2, 3, 4], [5, 6, 7, 8])):
+        for i in range(3):
+            learner = 10 * (g + 1) + i
+            for j in range(3):
+                rows.append((learner, courses[(i + j) % 4], dt.datetime(2026, 9, 1 + j), 1.0))
+            rows.append((learner, courses[(i + 3) % 4], dt.datetime(2026, 10, 25), 1.0))
+    tables.overwrite_table(
+        spark.createDataFrame(
+            rows, "learner_id bigint, course_id bigint, event_ts timestamp, weight double"
+        )
+        .withColumn("event_type", F.lit("view"))
+        .withColumn("value", F.lit(0.0)),
+        cfg,
+        "silver.interactions",
+    )
+    return cfg, tune.run(spark, cfg)
+
+
+def test_each_trial_is_a_nested_run_and_the_parent_carries_the_best(tuned):
+    cfg, result = tuned
+    client = train.mlflow_client(cfg)
+    parent = client.get_run(result["run_id"])
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result['run_id']}'",
+    )
+
+    assert result["trials"] == 2 and len(children) == 2
+    scores = [c.data.metrics["ndcg_at_10"] for c in children]
+    assert result["best_ndcg_at_10"] == max(scores)
+    best_child = children[scores.index(max(scores))]
+    for name in SPACE:
+        assert best_child.data.params[f"als_{name}"] == str(result["best_als"][name])
+    assert json.loads(parent.data.tags[tune.BEST_TAG]) == result["best_als"]
+    assert parent.data.metrics["best_ndcg_at_10"] == result["best_ndcg_at_10"]
+    # settings outside the space keep their conf value
+    assert result["best_als"]["alpha"] == cfg["recommender"]["als"]["alpha"]
