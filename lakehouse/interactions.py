@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.bronze import without_deleted
+
 INTERACTION_COLUMNS = (
     "interaction_id",
     "learner_id",
@@ -20,8 +22,9 @@ EVENT_TYPES = ("view", "progress", "quiz", "complete")
 
 
 def activity_events_as_interactions(lms_events: DataFrame) -> DataFrame:
-    """One row per LMS activity event (source id dropped), event type normalised, time typed."""
-    return lms_events.select(
+    """One row per LMS activity event row of an event not deleted in the LMS (source id dropped),
+    event type normalised, time typed."""
+    return without_deleted(lms_events, ["id"]).select(
         F.col("learner_id").cast("bigint").alias("learner_id"),
         F.col("course_id").cast("bigint").alias("course_id"),
         F.lower(F.trim("event_type")).alias("event_type"),
@@ -32,8 +35,9 @@ def activity_events_as_interactions(lms_events: DataFrame) -> DataFrame:
 
 
 def ratings_as_interactions(lms_ratings: DataFrame) -> DataFrame:
-    """One 'rate' event per LMS rating, its value the number of stars."""
-    return lms_ratings.select(
+    """One 'rate' event per LMS rating row of a rating not deleted in the LMS, its value the
+    number of stars."""
+    return without_deleted(lms_ratings, ["learner_id", "course_id"]).select(
         F.col("learner_id").cast("bigint").alias("learner_id"),
         F.col("course_id").cast("bigint").alias("course_id"),
         F.lit("rate").alias("event_type"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.bronze import latest_rows
+from lakehouse.bronze import live_rows
 
 
 def conform_learners(lms_learners: DataFrame) -> DataFrame:
-    """One row per learner_id: the latest LMS version, text trimmed and timestamps typed."""
-    return latest_rows(lms_learners, ["id"], ["updated_at"]).select(
+    """One row per learner_id not deleted in the LMS: its latest version, text trimmed and
+    timestamps typed."""
+    return live_rows(lms_learners, ["id"], ["updated_at"]).select(
         F.col("id").cast("bigint").alias("learner_id"),
         F.trim("name").alias("name"),
         F.trim("department").alias("department"),

@@ -212,12 +212,14 @@ def advance_watermark(
     cfg: dict[str, Any],
     source_table: str,
     column: str,
-    value: str,
+    value: str | None,
     load_seq: int,
 ) -> None:
-    """Records load `load_seq` of a source table as committed up to `value` (one MERGE)."""
+    """Records load `load_seq` of a source table as committed up to `value` (one MERGE); a load
+    of tombstones only leaves the value as it was."""
     row = spark.createDataFrame(
-        [(source_table, column, str(value), int(load_seq), cfg["run"].get("batch_id"),
+        [(source_table, column, None if value is None else str(value), int(load_seq),
+          cfg["run"].get("batch_id"),
           dt.datetime.now(dt.UTC).replace(tzinfo=None))],
         WATERMARK_SCHEMA,
     )  # fmt: skip

@@ -20,7 +20,19 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
+from pyspark.sql.types import (
+    DateType,
+    DecimalType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    NumericType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 # What the lakehouse expects of each LMS table. Timestamps stay text in bronze
 # (raw, exactly as the source stores them) and are typed in silver.
@@ -46,6 +58,8 @@ LMS_SCHEMAS: dict[str, str] = {
 # The text form of bronze timestamps, in PostgreSQL's to_char notation.
 _PG_TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS"
 _INTEGRAL = ("BIGINT", "INT")
+_TEMPORAL = (TimestampType, TimestampNTZType, DateType)
+_NUMERIC_TYPES = {"BIGINT": LongType(), "INT": IntegerType(), "DOUBLE": DoubleType()}
 # Exceptions of these packages only wrap the driver's own error, which says what went wrong.
 _WRAPPERS = ("org.apache.spark.", "py4j.", "java.lang.reflect.", "java.util.concurrent.")
 
@@ -91,25 +105,21 @@ def read_lms_table(
     table: str,
     after: tuple[str, str] | None = None,
 ) -> DataFrame:
-    """One row per source row of an LMS table in its expected schema: all of them, or with
-    `after=(column, value)` only those whose column is greater than the value (a watermark)."""
+    """One row per source row of an LMS table: all of them, or with `after=(column, value)` only
+    those whose column is greater than the value (a watermark). The expected columns come first,
+    in their expected types; any other column of the source follows as the source types it
+    (temporal values as text), so that new source columns reach bronze."""
     options = jdbc_options(source, table)
     settings = _table_settings(source, table)
-    expected = [c.split() for c in LMS_SCHEMAS[table].split(", ")]
-
-    # The source's own columns and types; Spark only asks for them (`WHERE 1=0`).
-    found = {f.name.lower(): f for f in _load(spark, options, source, table).schema.fields}
-    missing = [name for name, _ in expected if name.lower() not in found]
-    if missing:
-        raise SourceError(f"LMS table {table!r} lacks expected columns: {', '.join(missing)}")
-    temporal = (TimestampType, TimestampNTZType, DateType)
-    select = []
-    for name, kind in expected:
-        if kind == "STRING" and _is_postgres(source["url"]):
-            if isinstance(found[name.lower()].dataType, temporal):
-                select.append(f"to_char({name}, '{_PG_TIMESTAMP_FORMAT}') AS {name}")
-                continue
-        select.append(name)
+    expected = _expected(table)
+    found = _source_fields(spark, options, source, table)
+    postgres = _is_postgres(source["url"])
+    select = [
+        _column_sql(name, found[name.lower()], as_text=kind == "STRING" and postgres)
+        for name, kind in expected
+    ]
+    extra = [f for key, f in found.items() if key not in {n.lower() for n, _ in expected}]
+    select += [_column_sql(f'"{f.name}"', f, as_text=postgres) for f in extra]
     relation = options["dbtable"]
     where = ""
     if after is not None:
@@ -121,13 +131,89 @@ def read_lms_table(
     read = {
         **options,
         "dbtable": f"(SELECT {', '.join(select)} FROM {relation}{where}) AS lms_rows",
+        # Only the expected columns: the others keep the driver's own type mapping.
         "customSchema": LMS_SCHEMAS[table],
     }
     read.update(_partitioning(spark, options, source, table, settings, dict(expected)))
     df = _load(spark, read, source, table)
-    # The cast also drops the VARCHAR(n) some drivers report, which Delta would
-    # otherwise enforce as a length limit.
-    return df.select(*[F.col(name).cast(kind).alias(name) for name, kind in expected])
+    # The cast also drops the VARCHAR(n) some drivers report (SQLite: VARCHAR(0) for TEXT),
+    # which Delta would otherwise enforce as a length limit.
+    return df.select(
+        *[F.col(name).cast(kind).alias(name) for name, kind in expected],
+        *[F.col(f"`{f.name}`").cast(df.schema[f.name].dataType).alias(f.name) for f in extra],
+    )
+
+
+def read_lms_keys(
+    spark: SparkSession, source: dict[str, Any], table: str, keys: list[str]
+) -> DataFrame:
+    """One row per source row of an LMS table: its key columns only, in their expected types
+    (what key reconciliation reads each night instead of the whole table)."""
+    options = jdbc_options(source, table)
+    kinds = dict(_expected(table))
+    unknown = [k for k in keys if k not in kinds]
+    if unknown:
+        raise SourceError(
+            f"key columns {', '.join(unknown)} are not columns of LMS table {table!r}"
+        )
+    read = {
+        **options,
+        "dbtable": f"(SELECT {', '.join(keys)} FROM {options['dbtable']}) AS lms_keys",
+        "customSchema": ", ".join(f"{k} {kinds[k]}" for k in keys),
+    }
+    df = _load(spark, read, source, table)
+    return df.select(*[F.col(k).cast(kinds[k]).alias(k) for k in keys])
+
+
+def lms_source_schema(spark: SparkSession, source: dict[str, Any], table: str) -> StructType:
+    """The columns of an LMS table as the source types them, before the connector casts the
+    expected ones: what schema drift is judged on (only the schema is fetched, no rows).
+
+    PostgreSQL's temporal columns count as text, which is how the connector reads them. SQLite
+    columns have an affinity, not a width, and its driver reports widths at random (BIGINT as
+    decimal(20,0), an expression as decimal(38,18)): a numeric SQLite column counts as the
+    expected numeric type, so only a change of affinity (number <-> text) is drift there.
+    """
+    options = jdbc_options(source, table)
+    kinds = {name.lower(): kind for name, kind in _expected(table)}
+    postgres = _is_postgres(source["url"])
+    fields = []
+    for key, field in _source_fields(spark, options, source, table).items():
+        kind = field.dataType
+        if postgres and isinstance(kind, _TEMPORAL):
+            kind = StringType()
+        elif _is_sqlite(source["url"]) and isinstance(kind, NumericType):
+            declared = kinds.get(key)
+            if declared and declared != "STRING":
+                kind = _NUMERIC_TYPES[declared]
+            elif kind == DecimalType(20, 0):
+                kind = LongType()
+        fields.append(StructField(field.name, kind, True))
+    return StructType(fields)
+
+
+def _expected(table: str) -> list[list[str]]:
+    return [c.split() for c in LMS_SCHEMAS[table].split(", ")]
+
+
+def _source_fields(
+    spark: SparkSession, options: dict[str, str], source: dict[str, Any], table: str
+) -> dict[str, StructField]:
+    """The source's own columns and types by lower-cased name, the expected ones checked;
+    Spark only asks for them (`WHERE 1=0`)."""
+    found = {f.name.lower(): f for f in _load(spark, options, source, table).schema.fields}
+    missing = [name for name, _ in _expected(table) if name.lower() not in found]
+    if missing:
+        raise SourceError(f"LMS table {table!r} lacks expected columns: {', '.join(missing)}")
+    return found
+
+
+def _column_sql(name: str, field: StructField, as_text: bool) -> str:
+    """A select-list item reading one source column (name as SQL spells it); temporal values
+    as bronze text when asked."""
+    if as_text and isinstance(field.dataType, _TEMPORAL):
+        return f"to_char({name}, '{_PG_TIMESTAMP_FORMAT}') AS {name}"
+    return name
 
 
 def _partitioning(
@@ -224,6 +310,10 @@ def _sql_string(value: str) -> str:
 
 def _is_postgres(url: str) -> bool:
     return url.startswith("jdbc:postgresql:")
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("jdbc:sqlite:")
 
 
 def _safe_url(url: str) -> str:

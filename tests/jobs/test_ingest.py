@@ -1,8 +1,8 @@
-"""jobs/ingest.py: incremental LMS loads into bronze, exactly once across crashes and reruns."""
+"""jobs/ingest.py: incremental LMS loads into bronze, exactly once across crashes and reruns
+(the `lms` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -13,27 +13,9 @@ from pyspark.sql import functions as F
 
 from jobs import ingest, refine
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
-from lakehouse.demo.lms import DemoSize, generate_world, write_lms_database
+from lakehouse.config import with_run
 from lakehouse.sources.catalog import CATALOG_LANDING_SCHEMA
 from scrapers.items import compute_content_hash
-
-
-@pytest.fixture
-def lms(tmp_path, base_cfg):
-    """A tiny SQLite LMS and a profile whose lakehouse lives in tmp_path: (cfg, db path)."""
-    db = tmp_path / "lms.db"
-    world = generate_world(3, DemoSize(30, 6, 400), dt.date(2026, 9, 1), dt.date(2026, 11, 1))
-    write_lms_database(world, db)
-    cfg = load_config(
-        "local",
-        overrides={
-            "paths.root": str(tmp_path / "root"),
-            "sources.lms.url": f"jdbc:sqlite:{db}",
-            "spark.master": base_cfg["spark"]["master"],
-        },
-    )
-    return with_run(cfg, date="2026-11-01", batch_id="b1"), db
 
 
 def source_rows(db, sql):

@@ -12,9 +12,18 @@ import traceback
 import pytest
 from chispa import assert_df_equality
 
+from lakehouse import tables
+from lakehouse.bronze import schema_drift
+from lakehouse.config import load_config, with_run
 from lakehouse.demo.lms import DemoSize, generate_world, write_lms_database
 from lakehouse.demo.lms_postgres import write_lms_postgres
-from lakehouse.sources.lms import LMS_SCHEMAS, SourceError, read_lms_table
+from lakehouse.sources.lms import (
+    LMS_SCHEMAS,
+    SourceError,
+    lms_source_schema,
+    read_lms_keys,
+    read_lms_table,
+)
 
 START = datetime.date(2026, 1, 5)
 END = datetime.date(2026, 3, 2)
@@ -209,3 +218,99 @@ def test_partition_column_must_be_an_integer_column(spark, sqlite_source):
     source = _with_table(sqlite_source, "ratings", partition_column="ts")
     with pytest.raises(SourceError, match="partition_column 'ts'.*learner_id, course_id, stars"):
         read_lms_table(spark, source, "ratings")
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_the_demo_tables_show_no_schema_drift_on_either_database(
+    spark, sqlite_source, pg_source, table
+):
+    # As bronze has them (the expected schema): SQLite's widths and PostgreSQL's timestamps
+    # must not read as type changes.
+    bronze = spark.createDataFrame([], LMS_SCHEMAS[table]).schema
+    for source in (sqlite_source, pg_source):
+        assert schema_drift(bronze, lms_source_schema(spark, source, table)) == ([], [], [])
+
+
+def test_key_read_is_the_key_columns_of_every_row(spark, any_source):
+    keys = ["learner_id", "course_id"]
+    assert_df_equality(
+        read_lms_keys(spark, any_source, "ratings", keys),
+        read_lms_table(spark, any_source, "ratings").select(*keys),
+        ignore_row_order=True,
+    )
+    with pytest.raises(SourceError, match="key columns nope are not columns"):
+        read_lms_keys(spark, any_source, "ratings", ["nope"])
+
+
+@pytest.fixture
+def pg_copy(postgres, pg_counts):
+    """A schema of its own holding a copy of the demo's learners and enrollments, which a test
+    may change: its JDBC url."""
+    import psycopg
+
+    schema = "lms_copy"
+    with psycopg.connect(**con_args(postgres)) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.execute(f"CREATE SCHEMA {schema}")
+        for table in ("learners", "enrollments"):
+            con.execute(f"CREATE TABLE {schema}.{table} AS SELECT * FROM public.{table}")
+    return f"{postgres['jdbc_url']}?currentSchema={schema}", con_args(postgres), schema
+
+
+def con_args(postgres):
+    return {
+        "host": postgres["host"],
+        "port": postgres["port"],
+        "dbname": postgres["database"],
+        "user": postgres["user"],
+        "password": postgres["password"],
+        "autocommit": True,
+    }
+
+
+def test_rows_deleted_in_postgres_are_tombstoned_in_bronze(
+    spark, base_cfg, pg_source, pg_copy, tmp_path
+):
+    import psycopg
+
+    from jobs import ingest
+
+    url, dsn, schema = pg_copy
+    cfg = load_config(
+        "local",
+        overrides={
+            "paths.root": str(tmp_path / "root"),
+            "spark.master": base_cfg["spark"]["master"],
+        },
+    )
+    cfg["sources"]["catalog"] = None
+    lms = cfg["sources"]["lms"]
+    lms.update({k: v for k, v in pg_source.items() if k != "tables"}, url=url)
+    lms["tables"] = {t: lms["tables"][t] for t in ("learners", "enrollments")}
+    cfg = with_run(cfg, date="2026-03-02", batch_id="pg1")
+    ingest.run(spark, cfg)
+    with psycopg.connect(**dsn) as con:
+        gone = con.execute(
+            f"DELETE FROM {schema}.enrollments WHERE learner_id = 3 RETURNING learner_id, course_id"
+        ).fetchall()
+        con.execute(f"DELETE FROM {schema}.learners WHERE id = 3")
+
+    result = ingest.run(spark, with_run(cfg, batch_id="pg2"))
+
+    assert result["deleted"] == {"bronze.lms_learners": 1, "bronze.lms_enrollments": len(gone)}
+    deleted = lambda name, *keys: (  # noqa: E731
+        tables.read_table(spark, cfg, name).filter("_is_deleted").select(*keys, "_batch_id")
+    )
+    assert_df_equality(
+        deleted("bronze.lms_learners", "id"),
+        spark.createDataFrame([(3, "pg2")], "id bigint, _batch_id string"),
+        ignore_nullable=True,
+    )
+    assert_df_equality(
+        deleted("bronze.lms_enrollments", "learner_id", "course_id"),
+        spark.createDataFrame(
+            [(*key, "pg2") for key in gone], "learner_id bigint, course_id bigint, _batch_id string"
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
