@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("restore", "roll a table back to an earlier version (a new commit)", _restore)
     p.add_argument("--table", required=True, help="e.g. gold.recommendations")
     p.add_argument("--version", required=True, type=int, help="the version to restore")
+
+    p = sub.add_parser("docs", help="write the table catalog docs/tables.md from conf/")
+    p.add_argument("--output", default=None, help="default: docs/tables.md of the repository")
+    p.add_argument("--check", action="store_true", help="only exit 1 when the file is stale")
+    p.set_defaults(func=_docs)
     return parser
 
 
@@ -261,6 +266,30 @@ def _restore(args: argparse.Namespace) -> int:
         )
     finally:
         spark.stop()
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from lakehouse.config import conf_dir, profiles
+    from lakehouse.table_docs import table_catalog
+
+    def declared(path: Path) -> dict[str, Any]:
+        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("tables") or {}
+
+    conf = conf_dir()
+    text = table_catalog(
+        declared(conf / "base.yml"),
+        yaml.safe_load((conf / "tables" / "columns.yml").read_text(encoding="utf-8")),
+        {profile: declared(conf / f"{profile}.yml") for profile in profiles()},
+    )
+    output = Path(args.output or conf.parent / "docs" / "tables.md")
+    if args.check:
+        stale = not output.is_file() or output.read_text(encoding="utf-8") != text
+        err.print(f"{output} is {'stale: run `lakehouse docs`' if stale else 'up to date'}")
+        return 1 if stale else 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    err.print(f"wrote {output}")
     return 0
 
 
