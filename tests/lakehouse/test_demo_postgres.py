@@ -55,10 +55,11 @@ def test_the_lms_is_read_from_postgres(postgres_demo):
 
 def test_silver_learners_equal_the_generated_lms(spark, postgres_demo):
     cfg, _ = postgres_demo
-    # The same world, also written as the demo's SQLite file.
+    # The same world, also written as the demo's SQLite file; silver upper-cases countries.
     with sqlite3.connect(Path(cfg["paths"]["demo"]) / "lms.db") as con:
         rows = con.execute(
-            "SELECT id, name, department, job_role, country, hired_at, updated_at FROM learners"
+            "SELECT id, name, department, job_role, upper(country), hired_at, updated_at "
+            "FROM learners"
         ).fetchall()
     stamp = "yyyy-MM-dd HH:mm:ss"
     learners = tables.read_table(spark, cfg, "silver.learners").select(
