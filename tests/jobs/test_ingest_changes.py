@@ -124,10 +124,11 @@ def test_deleted_rows_are_tombstoned_and_leave_silver_until_they_come_back(spark
         bronze(spark, cfg, "silver.interactions").filter(F.col("learner_id") == gone).count() == 0
     )
 
-    # Both come back: the learner re-inserted (a new updated_at), the enrolment as it was.
+    # Both come back: the learner re-inserted (a new updated_at, within the run date as silver's
+    # freshness rule wants), the enrolment as it was.
     with sqlite3.connect(db) as con:
         con.execute(
-            "INSERT INTO learners VALUES (?, 'Back Again', ?, ?, ?, ?, '2026-11-02 08:00:00')",
+            "INSERT INTO learners VALUES (?, 'Back Again', ?, ?, ?, ?, '2026-11-01 23:00:00')",
             (learner[0], *learner[2:6]),
         )
         con.execute(
@@ -217,7 +218,7 @@ def test_a_new_source_column_reaches_bronze_and_is_reported_once(spark, lms_only
     assert_df_equality(
         recorded,
         spark.createDataFrame(
-            [(dt.date(2026, 11, 1), *change.values(), "b2")], tables.SCHEMA_CHANGES_SCHEMA
+            [(dt.date(2026, 11, 1), *change.values(), "b2", None)], tables.SCHEMA_CHANGES_SCHEMA
         ).drop("detected_at"),
         ignore_nullable=True,
     )
