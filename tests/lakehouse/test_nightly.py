@@ -150,3 +150,35 @@ def test_rerunning_the_night_leaves_every_table_of_every_layer_identical(spark, 
         )
         compared.append(name.partition(".")[0])
     assert {"bronze", "silver", "gold", "control"} <= set(compared)
+
+
+def test_every_table_has_exactly_the_columns_the_table_catalog_documents(spark, nightly):
+    import yaml
+
+    from lakehouse.config import conf_dir
+
+    cfg = nightly[0]
+    documented = yaml.safe_load((conf_dir() / "tables" / "columns.yml").read_text("utf-8"))
+    problems, checked = [], set()
+    for name in cfg["tables"]:
+        if not tables.table_exists(spark, cfg, name):
+            continue  # e.g. control.schema_changes before any drift
+        real = {
+            f.name: f.dataType.simpleString() for f in tables.read_table(spark, cfg, name).schema
+        }
+        doc = documented.get(name) or {}
+        undocumented = [f"{c} {t}" for c, t in real.items() if c not in doc]
+        # Columns only_when something happened (tombstones) may be absent from a clean night.
+        missing = [c for c, spec in doc.items() if c not in real and not spec.get("only_when")]
+        retyped = [
+            f"{c} {t} (documented {doc[c]['type']})"
+            for c, t in real.items()
+            if c in doc and doc[c]["type"] != t
+        ]
+        if undocumented or missing or retyped:
+            problems.append(
+                f"{name}: undocumented {undocumented}, missing {missing}, other type {retyped}"
+            )
+        checked.add(name.partition(".")[0])
+    assert not problems, "conf/tables/columns.yml differs from the tables:\n" + "\n".join(problems)
+    assert {"bronze", "silver", "gold", "control"} <= checked
