@@ -69,7 +69,7 @@ def test_ranks_run_from_one_to_ten_without_gaps(spark, nightly):
 
 
 def test_rerun_of_the_same_date_leaves_recommendations_identical(spark, nightly):
-    cfg, first, second, version_after_first = nightly
+    cfg, first, second, version_after_first, _ = nightly
     before = tables.read_table(spark, cfg, "gold.recommendations", version=version_after_first)
     after = tables.read_table(spark, cfg, "gold.recommendations")
     # The rerun did write (a new version), and what it wrote equals the first run.
@@ -79,7 +79,7 @@ def test_rerun_of_the_same_date_leaves_recommendations_identical(spark, nightly)
 
 
 def test_rerun_recrawls_unchanged_pages_into_no_new_bronze_rows(spark, nightly):
-    cfg, first, second, _ = nightly
+    cfg, first, second, _, _ = nightly
     bronze = tables.read_table(spark, cfg, "bronze.catalog_courses")
     per_file = bronze.groupBy("_source_file").count()
     # Only the first crawl's files hold versions: the rerun's records are all unchanged.
