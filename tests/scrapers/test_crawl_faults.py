@@ -340,9 +340,10 @@ def test_server_errors_are_retried_with_growing_backoff(site, faults_crawl):
     attempts = site.times("/courses/boom.html")
     assert len(attempts) == 3  # RETRY_TIMES = 2
     first_wait, second_wait = attempts[1] - attempts[0], attempts[2] - attempts[1]
+    # Lower bounds only: each wait is at least its backoff step (B, then 2B); a loaded machine
+    # can stretch any wait, so comparing the two measured waits with each other would be flaky.
     assert first_wait >= BACKOFF_BASE
     assert second_wait >= 2 * BACKOFF_BASE
-    assert second_wait > first_wait
     assert site.times("/courses/missing.html")[1:] == []  # a 404 is not retried
 
 
