@@ -310,7 +310,7 @@ def experiment_id(client: MlflowClient, cfg: dict[str, Any]) -> str:
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
@@ -341,7 +341,8 @@ def _run_with_fingerprint(client: MlflowClient, experiment: str, fingerprint: st
 
 def _registered_version(client: MlflowClient, name: str, run_id: str) -> str | None:
     versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    return max((v.version for v in versions), key=int, default=None)
+    # MLflow hands versions out as int or str depending on the store: always str here.
+    return max((str(v.version) for v in versions), key=int, default=None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,12 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
             params = {**recipe["als"], **trial_settings(trial, tuning["space"])}
             top = als_top_k(train, learners, params, k)
             score = holdout_ndcg(top, relevant, k)
-            with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
+            # Nested runs default to the active experiment, not the parent's: name it.
+            with mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=f"trial {trial.number}",
+                nested=True,
+            ):
                 mlflow.log_params({f"als_{name}": v for name, v in params.items()})
                 mlflow.log_metric(metric, score)
             log.info("trial %d: %s=%.4f %s", trial.number, metric, score, params)

@@ -76,7 +76,7 @@ def with_als(cfg: dict, als: dict) -> dict:
 def aliases(cfg: dict) -> dict[str, str]:
     client = train.mlflow_client(cfg)
     model = client.get_registered_model(cfg["recommender"]["registered_model"])
-    return dict(model.aliases)
+    return {alias: str(version) for alias, version in model.aliases.items()}
 
 
 @pytest.fixture(scope="module")
