@@ -11,6 +11,13 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.course_content import (
+    course_vectors,
+    learner_course_weights,
+    learner_profiles,
+    most_similar_engaged,
+)
+
 RECOMMENDATION_COLUMNS = (
     "run_date",
     "learner_id",
@@ -19,6 +26,21 @@ RECOMMENDATION_COLUMNS = (
     "score",
     "model_name",
     "model_version",
+    "strategy",
+    "reason",
+)
+# What produced a row of gold.recommendations (its `strategy`).
+ALS_STRATEGY = "als"
+CONTENT_STRATEGY = "content"
+DEPARTMENT_STRATEGY = "popular_in_department"
+POPULAR_STRATEGY = "popular"
+# Reasons of rows whose learner has no engaged course to name.
+ALS_FALLBACK_REASON = "liked by learners whose activity is like yours"
+CONTENT_FALLBACK_REASON = "like the courses you engaged with"
+ROLE_REASON = "popular with learners in your role"
+CATALOG_REASON = "popular across the catalog"
+RANKED_SCHEMA = (
+    "learner_id bigint, rank int, course_id bigint, score double, strategy string, reason string"
 )
 TOP_K_SCHEMA = "learner_id bigint, rank int not null, course_id bigint, score double"
 # Scores of one block of learners held at once: block rows x courses doubles (32 MiB).
@@ -202,7 +224,8 @@ def recommendation_rows(
     top: DataFrame, run_date: dt.date, model_name: str, model_version: str
 ) -> DataFrame:
     """gold.recommendations rows for one run date: (run_date, learner_id, rank) key, scores
-    rounded so that reruns compare equal, and the registered model (name, version) that scored."""
+    rounded so that reruns compare equal, the registered model (name, version) of the run, and
+    each row's strategy and reason."""
     return top.select(
         F.lit(run_date).cast("date").alias("run_date"),
         F.col("learner_id").cast("bigint").alias("learner_id"),
@@ -211,4 +234,215 @@ def recommendation_rows(
         F.round(F.col("score").cast("double"), 6).alias("score"),
         F.lit(model_name).cast("string").alias("model_name"),
         F.lit(model_version).cast("string").alias("model_version"),
+        F.col("strategy").cast("string").alias("strategy"),
+        F.col("reason").cast("string").alias("reason"),
     )
+
+
+def with_strategy(top: DataFrame, strategy: str) -> DataFrame:
+    """The ranked rows of top (learner_id, rank key) labelled with `strategy`, reason still null."""
+    return top.select(
+        F.col("learner_id").cast("bigint"),
+        F.col("rank").cast("int"),
+        F.col("course_id").cast("bigint"),
+        F.col("score").cast("double"),
+        F.lit(strategy).alias("strategy"),
+        F.lit(None).cast("string").alias("reason"),
+    )
+
+
+def segment_popularity(engagement: DataFrame, people: DataFrame, segment: str) -> DataFrame:
+    """One row per (segment value, course_id), `segment` a column of people (learner_id,
+    department, job_role): `score`, the distinct learners of that value who engaged with it."""
+    return (
+        engagement.select("learner_id", "course_id")
+        .join(people.select("learner_id", segment).filter(F.col(segment).isNotNull()), "learner_id")
+        .groupBy(segment, "course_id")
+        .agg(F.countDistinct("learner_id").cast("double").alias("score"))
+    )
+
+
+def popular_in_department(
+    learners: DataFrame, people: DataFrame, engagement: DataFrame, exclude: DataFrame, k: int
+) -> DataFrame:
+    """One row per given learner and rank 1..k (learner_id, rank): the courses most engaged with
+    (engagement: learner_id, course_id pairs) by learners of their department, then of their job
+    role, then of anyone (people: learner_id, department, job_role), not in `exclude`; each row's
+    strategy and reason name the tier it came from, ties go to the lower course_id."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    asked = learners.select("learner_id").distinct().join(people, "learner_id", "left")
+    department_reason = F.concat(F.lit("popular with "), "department", F.lit(" learners"))
+    by_department = _popularity_tier(
+        asked.join(segment_popularity(engagement, people, "department"), "department"),
+        1,
+        DEPARTMENT_STRATEGY,
+        department_reason,
+    )
+    by_role = _popularity_tier(
+        asked.join(segment_popularity(engagement, people, "job_role"), "job_role"),
+        2,
+        DEPARTMENT_STRATEGY,
+        F.lit(ROLE_REASON),
+    )
+    overall = engagement.groupBy("course_id").agg(
+        F.countDistinct("learner_id").cast("double").alias("score")
+    )
+    everywhere = _popularity_tier(
+        asked.select("learner_id").crossJoin(F.broadcast(overall)),
+        3,
+        POPULAR_STRATEGY,
+        F.lit(CATALOG_REASON),
+    )
+    candidates = (
+        by_department.unionByName(by_role)
+        .unionByName(everywhere)
+        .join(
+            exclude.select("learner_id", "course_id").distinct(),
+            ["learner_id", "course_id"],
+            "left_anti",
+        )
+    )
+    best_tier = Window.partitionBy("learner_id", "course_id").orderBy("tier")
+    ranking = Window.partitionBy("learner_id").orderBy(
+        "tier", F.col("score").desc(), F.col("course_id").asc()
+    )
+    return (
+        candidates.withColumn("n", F.row_number().over(best_tier))
+        .filter(F.col("n") == 1)
+        .withColumn("rank", F.row_number().over(ranking))
+        .filter(F.col("rank") <= k)
+        .select(
+            F.col("learner_id").cast("bigint"),
+            F.col("rank").cast("int"),
+            F.col("course_id").cast("bigint"),
+            "score",
+            "strategy",
+            "reason",
+        )
+    )
+
+
+def _popularity_tier(candidates: DataFrame, tier: int, strategy: str, reason) -> DataFrame:
+    """The (learner_id, course_id, score) candidates of one popular_in_department tier, labelled."""
+    return candidates.select(
+        "learner_id",
+        "course_id",
+        "score",
+        F.lit(tier).alias("tier"),
+        F.lit(strategy).alias("strategy"),
+        reason.alias("reason"),
+    )
+
+
+def blended_recommendations(
+    als: DataFrame, new_courses: DataFrame, content: DataFrame, popular: DataFrame, k: int
+) -> DataFrame:
+    """One row per learner and rank 1..k (learner_id, rank), from ranked strategy rows
+    (learner_id, rank, course_id, score, strategy, reason): a learner with als rows gets their
+    best k minus as many new_courses rows as they have (ranked after them), else content rows,
+    else popular rows."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    columns = ["learner_id", "course_id", "score", "strategy", "reason"]
+    als_learners = als.select("learner_id").distinct()
+    fresh = new_courses.join(als_learners, "learner_id", "left_semi").filter(F.col("rank") <= k)
+    slots = fresh.groupBy("learner_id").agg(F.count(F.lit(1)).alias("taken"))
+    kept_als = (
+        als.join(slots, "learner_id", "left")
+        .filter(F.col("rank") <= F.lit(k) - F.coalesce("taken", F.lit(0)))
+        .select(*columns, F.lit(1).alias("part"), "rank")
+    )
+    content_rows = content.join(als_learners, "learner_id", "left_anti")
+    popular_rows = popular.join(als_learners, "learner_id", "left_anti").join(
+        content_rows.select("learner_id").distinct(), "learner_id", "left_anti"
+    )
+    parts = (
+        kept_als.unionByName(fresh.select(*columns, F.lit(2).alias("part"), "rank"))
+        .unionByName(content_rows.select(*columns, F.lit(1).alias("part"), "rank"))
+        .unionByName(popular_rows.select(*columns, F.lit(1).alias("part"), "rank"))
+    )
+    order = Window.partitionBy("learner_id").orderBy("part", "rank", "course_id")
+    return (
+        parts.withColumn("rank", F.row_number().over(order))
+        .filter(F.col("rank") <= k)
+        .select(
+            F.col("learner_id").cast("bigint"),
+            F.col("rank").cast("int"),
+            F.col("course_id").cast("bigint"),
+            F.col("score").cast("double"),
+            "strategy",
+            "reason",
+        )
+    )
+
+
+def with_reasons(ranked: DataFrame, similar: DataFrame, titles: DataFrame) -> DataFrame:
+    """The ranked rows (learner_id, rank key) with `reason` filled where it is null: "similar to
+    <title>" of the engaged course in similar (learner_id, course_id, similar_id) and titles
+    (course_id, title), else the strategy's fallback."""
+    named = similar.join(
+        titles.select(F.col("course_id").alias("similar_id"), "title"), "similar_id"
+    ).select("learner_id", "course_id", "title")
+    fallback = F.when(F.col("strategy") == ALS_STRATEGY, F.lit(ALS_FALLBACK_REASON)).otherwise(
+        F.lit(CONTENT_FALLBACK_REASON)
+    )
+    return ranked.join(named, ["learner_id", "course_id"], "left").select(
+        "learner_id",
+        "rank",
+        "course_id",
+        "score",
+        "strategy",
+        F.coalesce(
+            "reason",
+            F.when(F.col("title").isNotNull(), F.concat(F.lit("similar to "), "title")),
+            fallback,
+        ).alias("reason"),
+    )
+
+
+def hybrid_recommendations(
+    learners: DataFrame,
+    people: DataFrame,
+    engagement: DataFrame,
+    completed: DataFrame,
+    courses: DataFrame,
+    learner_factors: DataFrame,
+    course_factors: DataFrame,
+    k: int,
+    new_course_slots: int,
+    min_similarity: float,
+    num_features: int,
+) -> DataFrame:
+    """One row per given learner and rank 1..k (learner_id, rank): course_id, score, strategy and
+    reason, blended by blended_recommendations from the ALS factors (id, features) of learners
+    and courses, content matches (course_vectors of courses, the learner profiles of engagement
+    and completed) of the courses without factors, content matches of every course, and
+    popular_in_department (people: learner_id, department, job_role); completed courses never,
+    and content never recommends what the learner already engaged with."""
+    vectors = course_vectors(courses, num_features)
+    weights = learner_course_weights(engagement, completed)
+    profiles = learner_profiles(weights, vectors)
+    seen = weights.select("learner_id", "course_id")
+    factored = course_factors.select(F.col("id").cast("bigint").alias("id"))
+    with_factors = learners.join(
+        learner_factors.select(F.col("id").cast("bigint").alias("learner_id")), "learner_id"
+    )
+    als = blocked_top_k(learners, learner_factors, course_factors, completed, k)
+    if new_course_slots > 0:
+        new_vectors = vectors.join(factored, "id", "left_anti")
+        new_courses = blocked_top_k(with_factors, profiles, new_vectors, seen, new_course_slots)
+        new_courses = new_courses.filter(F.col("score") > float(min_similarity))
+    else:
+        new_courses = als.limit(0)
+    content = blocked_top_k(learners, profiles, vectors, seen, k)
+    popular = popular_in_department(learners, people, engagement, completed, k)
+    blended = blended_recommendations(
+        with_strategy(als, ALS_STRATEGY),
+        with_strategy(new_courses, CONTENT_STRATEGY),
+        with_strategy(content, CONTENT_STRATEGY),
+        popular,
+        k,
+    )
+    similar = most_similar_engaged(blended.filter(F.col("reason").isNull()), weights, vectors)
+    return with_reasons(blended, similar, courses.select("course_id", "title"))

@@ -113,7 +113,41 @@ def test_recommendations_table_is_readable_by_another_delta_reader(spark, nightl
     assert other.num_rows == tables.read_table(spark, cfg, "gold.recommendations").count()
     assert set(other.column_names) == {
         "run_date", "learner_id", "rank", "course_id", "score", "model_name", "model_version",
+        "strategy", "reason",
     }  # fmt: skip
+
+
+def test_every_recommendation_names_its_strategy_and_a_reason(spark, nightly):
+    cfg = nightly[0]
+    recs = tables.read_table(spark, cfg, "gold.recommendations")
+    strategies = {r["strategy"] for r in recs.select("strategy").distinct().collect()}
+    assert "als" in strategies
+    assert strategies <= {"als", "content", "popular_in_department", "popular"}
+    assert recs.filter(F.col("reason").isNull() | (F.length("reason") == 0)).count() == 0
+
+
+def test_learning_paths_hold_every_recommendation_after_its_prerequisites(spark, nightly):
+    cfg = nightly[0]
+    recs = tables.read_table(spark, cfg, "gold.recommendations")
+    paths = tables.read_table(spark, cfg, "gold.learning_paths")
+    courses = tables.read_table(spark, cfg, "silver.courses")
+    assert recs.join(paths, ["run_date", "learner_id", "course_id"], "left_anti").count() == 0
+    needs = courses.select(
+        F.col("course_id").alias("needed_by"), F.explode("prerequisites").alias("course_code")
+    )
+    later = (
+        paths.join(needs, "course_code")
+        .alias("p")
+        .join(
+            paths.alias("d"),
+            (F.col("p.run_date") == F.col("d.run_date"))
+            & (F.col("p.learner_id") == F.col("d.learner_id"))
+            & (F.col("d.course_id") == F.col("p.needed_by")),
+        )
+        .filter(F.col("p.step") > F.col("d.step"))
+    )
+    assert paths.count() >= recs.count()
+    assert later.count() == 0
 
 
 def test_sql_command_answers_in_json(nightly, lakehouse_root):
