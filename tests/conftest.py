@@ -25,6 +25,7 @@ SUITE_OVERRIDES = {
     "spark.conf.spark.sql.codegen.wholeStage": "false",
     "spark.conf.spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.conf.spark.databricks.delta.snapshotPartitions": "1",
+    "spark.conf.spark.sql.sources.parallelPartitionDiscovery.parallelism": "1",
     "spark.conf.spark.driver.memory": "4g",
     "recommender.als.rank": 8,
     "recommender.als.max_iter": 5,
