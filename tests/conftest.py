@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from lakehouse.config import load_config, with_run
@@ -12,6 +14,12 @@ from lakehouse.spark import build_session
 def lakehouse_root(tmp_path_factory):
     """A fresh root folder for every table, landing file and model the tests write."""
     return tmp_path_factory.mktemp("lakehouse")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 # The suite's data is tiny: interpreted expressions (no whole-stage code generation to
@@ -32,6 +40,8 @@ SUITE_OVERRIDES = {
     "recommender.als.num_blocks": 1,
     # A stuck crawl fails its test in minutes instead of holding CI for an hour.
     "sources.catalog.timeout_s": 300,
+    # One demo site port for the session (re-crawls see the same URLs), free on this machine.
+    "sources.catalog.site_port": _free_port(),
 }
 
 
