@@ -460,7 +460,13 @@ def hybrid_recommendations(
     else:
         new_courses = als.limit(0)
     content = blocked_top_k(learners, profiles, vectors, seen, k)
-    popular = popular_in_department(learners, people, engagement, completed, k)
+    # blended_recommendations uses popularity only for learners with neither ALS nor content
+    # rows: ranking the catalog three ways (department, role, everyone) for every other learner
+    # would be thrown away (on OULAD, thousands of learners x 6,000 materials per tier).
+    uncovered = learners.join(als.select("learner_id"), "learner_id", "left_anti").join(
+        content.select("learner_id"), "learner_id", "left_anti"
+    )
+    popular = popular_in_department(uncovered, people, engagement, completed, k)
     blended = blended_recommendations(
         with_strategy(als, ALS_STRATEGY),
         with_strategy(new_courses, CONTENT_STRATEGY),
