@@ -101,7 +101,7 @@ def top_k(candidates: DataFrame, exclude: DataFrame, k: int) -> DataFrame:
 
 
 def blocked_top_k(
-    learners: DataFrame,
+    learners: DataFrame | None,
     learner_factors: DataFrame,
     course_factors: DataFrame,
     exclude: DataFrame | None,
@@ -110,8 +110,9 @@ def blocked_top_k(
 ) -> DataFrame:
     """One row per learner with factors and rank 1..k (learner_id, rank): exactly what
     top_k(factor_scores(learners, learner_factors, course_factors), exclude, k) returns (None
-    excludes nothing), computed by multiplying blocks of learner factors with the course factor
-    matrix (numpy float32 BLAS) and rescoring only the few courses that may make the top k."""
+    excludes nothing; None learners asks for every learner with factors, once), computed by
+    multiplying blocks of learner factors with the course factor matrix (numpy float32 BLAS) and
+    rescoring only the few courses that may make the top k."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     # Course factors are few (hundreds to thousands of rows): they travel to every task with
@@ -123,12 +124,14 @@ def blocked_top_k(
     order = np.argsort(course_ids, kind="stable")
     course_ids = course_ids[order]
     factors = _factor_matrix(table.column("features").combine_chunks(), len(order))[order]
-    # The asked learners are ids only: broadcast, they pick the factor rows where those lie,
-    # duplicates and all, without a shuffle of the factors.
-    asked = F.broadcast(learners.select(F.col("learner_id").cast("bigint")))
-    users = learner_factors.select(F.col("id").cast("bigint").alias("learner_id"), "features").join(
-        asked, "learner_id", "left_semi"
-    )
+    users = learner_factors.select(F.col("id").cast("bigint").alias("learner_id"), "features")
+    asked = None
+    if learners is not None:
+        # The asked learners are ids only: broadcast, they pick the factor rows where those
+        # lie, without a shuffle of the factors (and without a job collecting them when every
+        # learner is asked for).
+        asked = F.broadcast(learners.select(F.col("learner_id").cast("bigint")))
+        users = users.join(asked, "learner_id", "left_semi")
     excluded = _excluded_cells(exclude, asked, course_ids)
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -139,21 +142,20 @@ def blocked_top_k(
 
 
 def _excluded_cells(
-    exclude: DataFrame | None, asked: DataFrame, course_ids: np.ndarray
+    exclude: DataFrame | None, asked: DataFrame | None, course_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(learner ids, course columns) of the excluded pairs of asked learners and courses with
-    factors, sorted by learner: the sparse mask every task applies to its blocks."""
+    """(learner ids, course columns) of the excluded pairs of asked learners (None: any) and
+    courses with factors, sorted by learner: the sparse mask every task applies to its blocks."""
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if exclude is None or len(course_ids) == 0:
         return empty
     # A learner's excluded courses are about as many as its training pairs: sent once with
     # the function (Spark broadcasts a large one), they spare joining them to the factors,
     # which would shuffle both.
-    pairs = (
-        exclude.select(F.col("learner_id").cast("bigint"), F.col("course_id").cast("bigint"))
-        .join(asked, "learner_id", "left_semi")
-        .toArrow()
-    )
+    pairs = exclude.select(F.col("learner_id").cast("bigint"), F.col("course_id").cast("bigint"))
+    if asked is not None:
+        pairs = pairs.join(asked, "learner_id", "left_semi")
+    pairs = pairs.toArrow()
     learner_ids = pairs.column("learner_id").to_numpy()
     seen_ids = pairs.column("course_id").to_numpy()
     cols = np.minimum(np.searchsorted(course_ids, seen_ids), len(course_ids) - 1)

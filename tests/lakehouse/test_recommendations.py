@@ -242,6 +242,28 @@ def test_blocked_top_k_without_exclusions_equals_brute_force_over_every_course(s
     )
 
 
+def test_blocked_top_k_of_every_learner_equals_brute_force_over_the_factor_rows(spark):
+    rng = np.random.default_rng(11)
+    learner_factors = spark.createDataFrame(
+        [(i, rng.normal(size=4).tolist()) for i in range(30)], FACTORS
+    )
+    course_factors = spark.createDataFrame(
+        [(100 + j, rng.normal(size=4).tolist()) for j in range(12)], FACTORS
+    )
+    exclude = spark.createDataFrame([(i, 100 + i % 12) for i in range(0, 40, 3)], PAIRS)
+    everyone = spark.createDataFrame([(i,) for i in range(30)], "learner_id bigint")
+
+    out = blocked_top_k(None, learner_factors, course_factors, exclude, 5)
+
+    expected = brute_force_top_k(everyone, learner_factors, course_factors, exclude, 5)
+    assert expected.count() == 30 * 5
+    assert_df_equality(
+        out.orderBy("learner_id", "rank"),
+        expected.orderBy("learner_id", "rank"),
+        ignore_nullable=True,
+    )
+
+
 def test_blocked_top_k_of_no_learners_or_no_courses_is_empty(spark):
     learner_factors = spark.createDataFrame([(1, [1.0, 2.0])], FACTORS)
     course_factors = spark.createDataFrame([(10, [1.0, 1.0])], FACTORS)
