@@ -22,11 +22,14 @@ before any table is written. Rows failing a rule go to silver.quarantine instead
 each rule's counts and each table's row balance (bronze rows = silver + quarantined + removed
 duplicates) go to gold.data_quality_runs; both replace the run date's rows, so a rerun of a
 night does not duplicate them. For incremental interactions these figures are the run's batch:
-the bronze rows it read (the new rows and the earlier rows of the groups they touch), the rows
-it produced from them that passed (merged) and those it quarantined. A rule failing more rows
-than its error threshold fails the run with DataQualityError before anything is written: no
-silver, quarantine or gold table changes (the failed run's counts are in the error message and
-the log, not in gold.data_quality_runs).
+the row balance counts the bronze rows it read (the new rows and the earlier rows of the groups
+it recomputes), the rows it produced that passed (merged) and those it quarantined; the rules'
+checked and failed rows, and so their thresholds, count the groups that new bronze rows touch
+(rows only checked again, such as last night's quarantined ones, already faced them: a backlog
+of events dated after the run date would otherwise fail every night's small batch). A rule
+failing more rows than its error threshold fails the run with DataQualityError before anything
+is written: no silver, quarantine or gold table changes (the failed run's counts are in the
+error message and the log, not in gold.data_quality_runs).
 
 spark-submit --py-files dist/lakehouse.zip jobs/refine.py --profile cluster --date 2026-11-02 \
     [--full-rebuild]
@@ -44,7 +47,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import quality, tables
-from lakehouse.changes import batch_scope, rows_touching
+from lakehouse.changes import BROADCAST_ROWS, batch_scope, in_scope, rows_touching
 from lakehouse.config import table_conf
 from lakehouse.courses import (
     CATALOG_DETAILS_SCHEMA,
@@ -120,7 +123,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         batch = interaction_batch(spark, cfg, model, interactions_builder, passing, persisted)
         checked, interaction_results = quality_checked(
             spark, cfg, {INTERACTIONS: batch["rows"]}, {INTERACTIONS: batch["bronze_rows"]},
-            persisted, passing,
+            persisted, passing, {INTERACTIONS: batch["new"]} if batch["new"] is not None else None,
         )  # fmt: skip
         flagged.update(checked)
         results += interaction_results
@@ -160,6 +163,7 @@ def quality_checked(
     bronze_rows: dict[str, int],
     persisted: list[DataFrame],
     passing: dict[str, DataFrame] | None = None,
+    judged: dict[str, DataFrame] | None = None,
 ) -> tuple[dict[str, DataFrame], list[dict[str, Any]]]:
     """(each silver table's rows with their rule failures, by name; the rule results and row
     balances of every table), writing nothing; the DataFrames it caches go to `persisted`.
@@ -168,7 +172,9 @@ def quality_checked(
     learners) sees only that table's passing rows (`passing` holds those of tables checked
     before). Removed duplicates are the bronze rows the conforming step collapsed (superseded
     versions of a key, repeated deliveries, rows of deleted keys): bronze rows (`bronze_rows`,
-    by table) minus the rows it produced.
+    by table) minus the rows it produced. A table with a scope in `judged` counts its rule
+    results (and so faces its thresholds) on the rows of that scope only; its row balance
+    counts every row.
     """
     run_date = cfg["run"]["date"]
     rules = cfg.get("quality") or {}
@@ -183,7 +189,10 @@ def quality_checked(
         conformed = rows.count()
         silver_rows, quarantined = quality.outcome_counts(checked)
         bronze = bronze_rows[name]
-        results += quality.rule_results(checked, name, table_rules)
+        scope = (judged or {}).get(name)
+        results += quality.rule_results(
+            checked if scope is None else in_scope(checked, scope), name, table_rules
+        )
         results.append(
             quality.row_balance(name, bronze, silver_rows, quarantined, bronze - conformed)
         )
@@ -215,33 +224,39 @@ def interaction_batch(
     persisted: list[DataFrame],
 ) -> dict[str, Any]:
     """What this run makes of silver.interactions: `rows` (the recomputed rows, unchecked),
-    `scope` (the groups they cover, None when they are the whole table), `bronze_rows` (rows
-    read), `versions` (the feed versions read, the offsets to record) and `mode`."""
+    `scope` (the groups they cover, None when they are the whole table), `new` (those of the
+    groups that new bronze rows touch), `bronze_rows` (rows read), `versions` (the offsets to
+    record) and `mode`."""
     feeds = interaction_feeds(cfg, model)
     versions = {name: tables.table_version(spark, cfg, name) for name in feeds}
     # Pinned to those versions: rows a concurrent ingest appends wait for the next run.
     bronze = {name: tables.read_table(spark, cfg, name, versions[name]) for name in feeds}
-    scope = None
+    scope = new = None
     if not cfg["run"].get("full_rebuild"):
-        scope = incremental_scope(spark, cfg, feeds, versions, passing)
+        scope, new = incremental_scope(spark, cfg, feeds, versions, passing)
     if scope is None:
         rows = builder(cfg, bronze)
         read = sum(df.count() for df in bronze.values())
         for name in feeds:
             # A feed without a change data feed records changes from this (ALTER) commit on.
             tables.ensure_table_properties(spark, cfg, name)
-        return {"rows": rows, "scope": None, "bronze_rows": read, "mode": "full",
+        return {"rows": rows, "scope": None, "new": None, "bronze_rows": read, "mode": "full",
                 "versions": offsets_to_record(spark, cfg, versions)}  # fmt: skip
-    scope = scope.persist()
-    persisted.append(scope)
-    log.info("interactions: %d groups to recompute", scope.count())
+    # Checkpointed, not cached: the scope reads silver.interactions and the quarantine, and a
+    # cache of it would be recomputed (Delta refreshes caches of a table it writes) after
+    # the merge below, finding other groups.
+    scope, new = scope.localCheckpoint(), new.localCheckpoint()
+    groups = scope.count()
+    log.info("interactions: %d groups to recompute", groups)
     touched = {
-        name: rows_touching(bronze[name], scope, keys, columns).persist()
+        name: rows_touching(
+            bronze[name], scope, keys, columns, broadcast=groups <= BROADCAST_ROWS
+        ).persist()
         for name, (keys, columns) in feeds.items()
     }
     persisted += list(touched.values())
     read = sum(df.count() for df in touched.values())
-    return {"rows": builder(cfg, touched), "scope": scope, "bronze_rows": read,
+    return {"rows": builder(cfg, touched), "scope": scope, "new": new, "bronze_rows": read,
             "mode": "incremental", "versions": offsets_to_record(spark, cfg, versions)}  # fmt: skip
 
 
@@ -260,13 +275,14 @@ def incremental_scope(
     feeds: dict[str, tuple[list[str], dict]],
     versions: dict[str, int],
     passing: dict[str, DataFrame],
-) -> DataFrame | None:
-    """The interaction groups (learner, course, day) this night must recompute; None when it
-    cannot run incrementally (no silver.interactions or offsets yet, or a feed's change data
-    feed does not cover the versions since its offset)."""
+) -> tuple[DataFrame | None, DataFrame | None]:
+    """(the interaction groups (learner, course, day) this night must recompute, those of them
+    that new bronze rows touch); (None, None) when it cannot run incrementally (no
+    silver.interactions or offsets yet, or a feed's change data feed does not cover the
+    versions since its offset)."""
     offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
     if not tables.table_exists(spark, cfg, INTERACTIONS) or any(n not in offsets for n in feeds):
-        return None
+        return None, None
     parts = []
     for name, (keys, columns) in feeds.items():
         try:
@@ -274,7 +290,7 @@ def incremental_scope(
         except AnalysisException as exc:
             log.warning("%s: no change data since version %s (%s): full rebuild", name,
                         offsets[name]["version"], str(exc).splitlines()[0])  # fmt: skip
-            return None
+            return None, None
         # Bronze is append-only: its changes are inserts.
         batch = batch.filter(F.col("_change_type") == "insert")
         rows = tables.read_table(spark, cfg, name, versions[name])
@@ -305,7 +321,8 @@ def incremental_scope(
     old = quality.too_old(cfg.get("quality", {}).get(INTERACTIONS) or [], cfg["run"]["date"])
     if old is not None:
         parts.append(silver.filter(old).select(*scope))
-    return functools.reduce(DataFrame.unionByName, parts).distinct()
+    new = functools.reduce(DataFrame.unionByName, parts[: len(feeds)]).distinct()
+    return functools.reduce(DataFrame.unionByName, parts).distinct(), new
 
 
 def write_checked(

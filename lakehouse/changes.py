@@ -19,8 +19,13 @@ from pyspark.sql import functions as F
 from lakehouse.bronze import DELETED_COLUMN
 
 ROW_HASH = "_row_hash"
-# CDF change types that say a row was there before or is there now (all of them).
-CHANGE_TYPE = "_change_type"
+# A scope (or set of keys) up to this many rows is broadcast to the tasks scanning a large
+# table, instead of shuffling that table to join them.
+BROADCAST_ROWS = 2_000_000
+
+
+def _maybe_broadcast(df: DataFrame, broadcast: bool) -> DataFrame:
+    return F.broadcast(df) if broadcast else df
 
 
 def with_row_hash(rows: DataFrame, hash_column: str = ROW_HASH) -> DataFrame:
@@ -60,23 +65,30 @@ def rows_touching(
     scope: DataFrame,
     keys: Sequence[str],
     scope_of_row: Mapping[str, Column],
+    broadcast: bool = False,
 ) -> DataFrame:
     """The rows whose scope value (scope_of_row) is in `scope` and, for a keyed table, every
     other row of their keys (tombstones included): the input a group-local transformation needs
-    to recompute the scope's groups exactly."""
+    to recompute the scope's groups exactly (`broadcast`: the scope is small enough to send to
+    every task)."""
     names = list(scope_of_row)
     marked = rows.select("*", *[expr.alias(f"_scope_{n}") for n, expr in scope_of_row.items()])
     on = [F.col(f"_scope_{n}").eqNullSafe(scope[n]) for n in names]
-    hit = _not_tombstone(marked).join(scope, on, "left_semi").drop(*[f"_scope_{n}" for n in names])
+    hit = (
+        _not_tombstone(marked)
+        .join(_maybe_broadcast(scope, broadcast), on, "left_semi")
+        .drop(*[f"_scope_{n}" for n in names])
+    )
     if not keys:
         return hit
     return rows.join(hit.select(*keys).distinct(), list(keys), "left_semi")
 
 
-def in_scope(rows: DataFrame, scope: DataFrame) -> DataFrame:
-    """The rows whose values of the scope's columns are in `scope` (nulls match nulls)."""
+def in_scope(rows: DataFrame, scope: DataFrame, broadcast: bool = False) -> DataFrame:
+    """The rows whose values of the scope's columns are in `scope` (nulls match nulls;
+    `broadcast`: the scope is small enough to send to every task)."""
     on = [rows[c].eqNullSafe(scope[c]) for c in scope.columns]
-    return rows.join(scope, on, "left_semi")
+    return rows.join(_maybe_broadcast(scope, broadcast), on, "left_semi")
 
 
 def changed_scope(changes: DataFrame, scope_of_row: Mapping[str, Column]) -> DataFrame:

@@ -10,7 +10,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.changes import ROW_HASH, in_scope, with_row_hash
+from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, in_scope, with_row_hash
 from lakehouse.config import table_conf
 
 
@@ -194,17 +194,18 @@ def merge_table(
         return {"inserted": read_table(spark, cfg, name).count(), "updated": 0, "deleted": 0}
     path = table_path(cfg, name)
     deletes = delete_unmatched or within is not None
-    if deletes:
-        # Read twice (the rows, and their keys for the deletes): computed once.
-        df = df.persist()
+    # Read several times (the rows, their keys, their hashes): computed once.
+    df = df.persist()
+    # A few rows (an incremental batch) are joined to the table by broadcasting them.
+    small = df.count() <= BROADCAST_ROWS
     try:
         source = df.withColumn(DELETE_MARKER, F.lit(False))
+        current = read_table(spark, cfg, name)
         if deletes:
             # Deletes travel in the source as marked keys (rather than a WHEN NOT MATCHED BY
             # SOURCE clause), so that the source below holds every change and only changes.
-            current = read_table(spark, cfg, name)
             if within is not None:
-                current = in_scope(current, within)
+                current = in_scope(current, within, broadcast=within.count() <= BROADCAST_ROWS)
             gone = (
                 current.select(*keys)
                 .join(df.select(*keys), keys, "left_anti")
@@ -213,6 +214,8 @@ def merge_table(
             source = source.unionByName(gone, allowMissingColumns=True)
         # Only rows that change something: a MERGE with nothing to do would still commit.
         unchanged = read_table(spark, cfg, name).select(*keys, hash_column)
+        if small:
+            unchanged = unchanged.join(F.broadcast(df.select(*keys)), keys, "left_semi")
         source = (
             source.filter(~F.col(DELETE_MARKER))
             .join(unchanged, [*keys, hash_column], "left_anti")
@@ -240,8 +243,7 @@ def merge_table(
         _with_batch_metadata(spark, cfg, merge.execute)
         source.unpersist()
     finally:
-        if deletes:
-            df.unpersist()
+        df.unpersist()
     if table_version(spark, cfg, name) == before:
         return {"inserted": 0, "updated": 0, "deleted": 0}
     metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}

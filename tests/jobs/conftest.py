@@ -58,7 +58,7 @@ def _event(i, learner, course, event_type, ts, value=1.0):
 # Three nights of LMS bronze loads: what each night appends to each bronze table, rows as in
 # BRONZE_SCHEMAS, or ("deleted", key...) for a tombstone. Night 2 brings a learner that night 1's
 # events were quarantined for, a late event on an old day, a repeated delivery of an event
-# under a new id, an event for after the run date, a deleted event and a changed rating; night
+# under a new id, an event for after the run date, a deleted event and a second rating; night
 # 3 deletes a learner (their events leave silver), the future event comes due, another arrives.
 NIGHTS = {
     "2026-10-10": {
@@ -86,7 +86,7 @@ NIGHTS = {
             _event(9, 1, 11, "view", "2026-10-13 08:00:00", 4.0),  # after the run date
             ("deleted", 3),
         ],
-        "bronze.lms_ratings": [(3, 11, 2, "2026-10-11 12:00:00")],  # changed its mind
+        "bronze.lms_ratings": [(3, 11, 2, "2026-10-11 12:00:00")],  # rated again
     },
     "2026-10-13": {
         "bronze.lms_learners": [("deleted", 2)],
