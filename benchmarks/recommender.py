@@ -2,22 +2,29 @@
 
     pip install -e '.[dev,bench]'   # the `bench` extra brings implicit
     .venv/bin/python benchmarks/recommender.py --dataset demo-large [--root /tmp/bench]
-    .venv/bin/python benchmarks/recommender.py --dataset oulad
+    .venv/bin/python benchmarks/recommender.py --dataset oulad   # OULAD_CSV_DIR: the CSVs
 
 On the same interactions (silver.interactions rows built in-process with the project's refine
-transforms) and the project's time split (the conf's holdout_days before the day after the
-last event):
+transforms: the generated demo LMS, or OULAD's studentVle clicks read straight from the CSV drop
+with lakehouse.sources.oulad's schema and lakehouse.oulad's transform) and the project's time
+split (the profile's holdout_days before the run's data end: the day after the last demo event,
+or the oulad profile's run date), with the profile's recipe (ALS settings, half-life,
+completion weight; `local` for the demo, `oulad` for OULAD):
 
-a. fit time and ranking quality on the holdout of lakehouse.recommender.train_als (the conf's
-   ALS params) and of implicit.cpu.als.AlternatingLeastSquares with the same factors,
-   iterations, regularization and alpha on the same confidence matrix; both models' top 10
-   come from the same scorer (blocked_top_k, seen courses excluded) and ranking_metrics;
-b. the time (best of --repeat runs) to score every learner of the Spark model (top 10,
-   nothing excluded): blocked_top_k, ALSModel.recommendForAllUsers and implicit's batch
-   `recommend` on the same factors, and how often their top 10 agree.
+a. fit time (first fit in the JVM, and the best of --fit-repeat) of
+   lakehouse.recommender.train_als and of implicit.cpu.als.AlternatingLeastSquares with the same
+   factors, iterations, regularization and alpha on the same confidence matrix, and the holdout
+   quality of both next to the project's popularity and item-similarity baselines; the ALS
+   models' top 10 come from the same scorer (blocked_top_k, seen courses excluded), every
+   model's metrics from ranking_metrics;
+b. the time (best of --repeat runs, building the query included) to score every learner of the
+   Spark model (top 10): blocked_top_k with nothing and with the training pairs excluded,
+   ALSModel.recommendForAllUsers and implicit's batch `recommend` on the same factors, and how
+   often their top 10 agree.
 
-Prints the figures with rich and as Markdown for benchmarks/RESULTS.md. The demo data are
-generated into --root (default: a temp dir, removed); OULAD is read from --oulad-dir.
+Prints the figures with rich and as Markdown for benchmarks/RESULTS.md, with the load average
+(the machine may be shared). The demo data are generated into --root (default: a temp dir,
+removed); --cache keeps the built interactions as Parquet for the next run.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ import numpy as np
 import pandas as pd
 
 DATASETS = ("demo-large", "oulad")
-OULAD_DIR = "/work/shared/data/oulad/csv"
+OULAD_DIR = os.environ.get("OULAD_CSV_DIR", "/work/shared/data/oulad/csv")
+PROFILES = {"demo-large": "local", "oulad": "oulad"}
+INTERACTION_COLUMNS = ("learner_id", "course_id", "event_type", "event_ts", "value", "weight")
 K = 10
 
 
@@ -77,13 +86,34 @@ def demo_interactions(spark, cfg: dict[str, Any], size: str):
     )
 
 
-def oulad_interactions_from_csv(spark, path: str):
+def oulad_interactions_from_csv(spark, cfg: dict[str, Any], path: str):
     """silver.interactions rows of the OULAD's studentVle clicks."""
     from lakehouse.oulad import oulad_interactions
     from lakehouse.sources.files import read_drop
     from lakehouse.sources.oulad import OULAD_FILES
 
-    return oulad_interactions(read_drop(spark, OULAD_FILES["student_vle"], path))
+    oulad = cfg.get("oulad") or {}
+    return oulad_interactions(
+        read_drop(spark, OULAD_FILES["student_vle"], path),
+        oulad.get("start_months"),
+        float(oulad.get("click_weight", 1.0)),
+    )
+
+
+def benchmark_interactions(spark, cfg: dict[str, Any], args):
+    """The dataset's interactions (INTERACTION_COLUMNS), from the --cache Parquet when there."""
+    cached = Path(args.cache) / f"{args.dataset}-interactions" if args.cache else None
+    if cached is not None and cached.exists():
+        return spark.read.parquet(str(cached))
+    if args.dataset == "demo-large":
+        rows = demo_interactions(spark, cfg, "large")
+    else:
+        rows = oulad_interactions_from_csv(spark, cfg, args.oulad_dir)
+    rows = rows.select(*INTERACTION_COLUMNS)
+    if cached is None:
+        return rows
+    rows.write.mode("overwrite").parquet(str(cached))
+    return spark.read.parquet(str(cached))
 
 
 def timed(fn, *args, **kwargs) -> tuple[Any, float]:
@@ -163,8 +193,13 @@ def main() -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="demo-large")
     parser.add_argument("--root", default=None, help="scratch root (default: a temp dir, removed)")
     parser.add_argument("--oulad-dir", default=OULAD_DIR)
+    parser.add_argument("--cache", default=None, help="folder keeping the built interactions")
     parser.add_argument("--repeat", type=int, default=3, help="scoring runs, best kept")
+    parser.add_argument("--fit-repeat", type=int, default=1, help="fits of each library")
     parser.add_argument("--num-blocks", type=int, default=None, help="override als.num_blocks")
+    parser.add_argument(
+        "--no-item-similarity", action="store_true", help="skip the item-similarity baseline"
+    )
     parser.add_argument(
         "--spark-conf",
         action="append",
@@ -181,76 +216,104 @@ def main() -> None:
     import scipy.sparse  # noqa: F401
     from threadpoolctl import threadpool_limits
 
+    from jobs.train import model_recipe, recipe_confidence
+    from lakehouse import recommender as lr
     from lakehouse.config import load_config
     from lakehouse.ranking import ranking_metrics
-    from lakehouse.recommendations import blocked_top_k
-    from lakehouse.recommender import confidence_matrix, holdout_pairs, train_als
+    from lakehouse.recommendations import blocked_top_k, popularity_candidates, top_k
+    from lakehouse.runs import data_end
     from lakehouse.spark import build_session
 
     overrides: dict[str, Any] = {"paths.root": str(root)}
     for item in args.spark_conf:
         key, _, value = item.partition("=")
         overrides[f"spark.conf.{key}"] = value
-    cfg = load_config("local", overrides=overrides)
+    cfg = load_config(PROFILES[args.dataset], overrides=overrides)
     rec = cfg["recommender"]
-    als = dict(rec["als"])
+    recipe = model_recipe(cfg)
+    als = recipe["als"]
     if args.num_blocks:
         als["num_blocks"] = args.num_blocks
     spark = build_session(cfg, app_name=f"benchmark recommender {args.dataset}")
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     from pyspark.sql import functions as F
 
+    loads: dict[str, str] = {}
+
+    def load(label: str) -> None:
+        loads[label] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
     try:
         started = time.perf_counter()
-        if args.dataset == "demo-large":
-            interactions = demo_interactions(spark, cfg, "large")
-        else:
-            interactions = oulad_interactions_from_csv(spark, args.oulad_dir)
-        interactions = interactions.select("learner_id", "course_id", "event_ts", "weight")
-        interactions = interactions.cache()
+        interactions = benchmark_interactions(spark, cfg, args).cache()
         events = interactions.count()
         prep_s = time.perf_counter() - started
-        last = interactions.agg(F.max("event_ts")).first()[0]
-        as_of = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time())
+        if args.dataset == "oulad":
+            as_of = data_end(dt.date.fromisoformat(str(cfg["run"]["date"])))
+        else:
+            last = interactions.agg(F.max("event_ts")).first()[0]
+            as_of = data_end(last.date())
         cutoff = as_of - dt.timedelta(days=int(rec["holdout_days"]))
-        train = confidence_matrix(interactions, cutoff).cache()
-        relevant = holdout_pairs(interactions, cutoff, as_of).cache()
+        train = recipe_confidence(interactions, cutoff, recipe).cache()
+        relevant = lr.holdout_pairs(interactions, cutoff, as_of).cache()
         train_pairs, holdout = train.count(), relevant.count()
-        learners = relevant.select("learner_id").distinct()
+        interactions.unpersist()
+        learners = relevant.select("learner_id").distinct().cache()
         seen = train.select("learner_id", "course_id")
+        blocks = lr.als_blocks(train_pairs, lr.task_slots(spark))
         print(f"{events:,} interactions, {train_pairs:,} training pairs, {holdout:,} holdout "
-              f"pairs; as_of {as_of}, cutoff {cutoff}")  # fmt: skip
+              f"pairs; as_of {as_of}, cutoff {cutoff}, ALS blocks {blocks}")  # fmt: skip
 
         # a. fit and quality
-        spark_model, spark_fit_s = timed(train_als, train, als)
-        spark_top = blocked_top_k(
-            learners, spark_model.userFactors, spark_model.itemFactors, seen, K
-        )
-        spark_metrics = ranking_metrics(spark_top, relevant, K)
-
+        spark_fits = [timed(lr.train_als, train, als) for _ in range(args.fit_repeat)]
+        load("Spark ALS fit")
+        spark_model = spark_fits[-1][0]
+        tops = {
+            "Spark ALS (train_als)": blocked_top_k(
+                learners, spark_model.userFactors, spark_model.itemFactors, seen, K
+            )
+        }
         train_pd = train.select("learner_id", "course_id", "confidence").toPandas()
         with threadpool_limits(limits=1, user_api="blas"):
-            imp_model, imp_users, imp_items, imp_fit_s = implicit_fit(train_pd, als)
-        imp_top = blocked_top_k(
+            imp_fits = [implicit_fit(train_pd, als) for _ in range(args.fit_repeat)]
+        load("implicit fit")
+        imp_model, imp_users, imp_items, _ = imp_fits[-1]
+        tops["implicit ALS"] = blocked_top_k(
             learners,
             factors_frame(spark, imp_users, imp_model.user_factors),
             factors_frame(spark, imp_items, imp_model.item_factors),
             seen,
             K,
         )
-        imp_metrics = ranking_metrics(imp_top, relevant, K)
+        tops["popularity"] = top_k(
+            popularity_candidates(learners, lr.popularity_scores(train)), seen, K
+        )
+        if not args.no_item_similarity:
+            neighbours = int((rec.get("evaluation") or {}).get("neighbours", 20))
+            tops["item similarity"] = top_k(
+                lr.item_neighbour_scores(learners, train, lr.item_similarities(train, neighbours)),
+                seen,
+                K,
+            )
+        quality = {}
+        for name, top in tops.items():
+            quality[name], seconds = timed(ranking_metrics, top, relevant, K)
+            print(f"{name}: NDCG@{K} {quality[name][f'ndcg_at_{K}']:.4f} ({seconds:.0f} s)")
 
-        # b. scoring every learner of the Spark model, nothing excluded
+        # b. scoring every learner of the Spark model
         user_factors = spark_model.userFactors.cache()
         item_factors = spark_model.itemFactors.cache()
         n_users, n_items = user_factors.count(), item_factors.count()
         everyone = user_factors.select(F.col("id").cast("bigint").alias("learner_id"))
-        nothing = spark.createDataFrame([], "learner_id bigint, course_id bigint")
-        blocked = blocked_top_k(everyone, user_factors, item_factors, nothing, K)
-        _, blocked_s = best_of(args.repeat, run_noop, blocked)
-        blocked_seen = blocked_top_k(everyone, user_factors, item_factors, seen, K)
-        _, blocked_seen_s = best_of(args.repeat, run_noop, blocked_seen)
-        _, als_all_s = best_of(args.repeat, run_noop, spark_model.recommendForAllUsers(K))
+
+        def blocked(exclude):
+            return run_noop(blocked_top_k(everyone, user_factors, item_factors, exclude, K))
+
+        _, blocked_s = best_of(args.repeat, blocked, None)
+        load("blocked_top_k")
+        _, blocked_seen_s = best_of(args.repeat, blocked, seen)
+        _, als_all_s = best_of(args.repeat, lambda: run_noop(spark_model.recommendForAllUsers(K)))
+        load("recommendForAllUsers")
 
         u_ids, u = factor_arrays(user_factors)
         i_ids, v = factor_arrays(item_factors)
@@ -264,8 +327,9 @@ def main() -> None:
                 N=K,
                 filter_already_liked_items=False,
             )
+        load("implicit recommend")
 
-        blocked_lists = top_lists(blocked)
+        blocked_lists = top_lists(blocked_top_k(everyone, user_factors, item_factors, None, K))
         als_lists = top_lists(
             spark_model.recommendForAllUsers(K)
             .select("learner_id", F.posexplode("recommendations").alias("pos", "r"))
@@ -279,18 +343,28 @@ def main() -> None:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)
 
+    spark_first, spark_best = spark_fits[0][1], min(s for _, s in spark_fits)
+    imp_first, imp_best = imp_fits[0][3], min(f[3] for f in imp_fits)
     params = (f"rank {als['rank']}, {als['max_iter']} iterations, reg {als['reg_param']}, "
-              f"alpha {als['alpha']}, Spark num_blocks {als.get('num_blocks', 4)}")  # fmt: skip
+              f"alpha {als['alpha']}, half-life {recipe['half_life_days']} d, completion weight "
+              f"{recipe['completion_weight']}, Spark ALS blocks {blocks}")  # fmt: skip
     fit_rows = [
-        ("ALS fit, s", f"{spark_fit_s:.1f}", f"{imp_fit_s:.1f}",
-         f"{spark_fit_s / imp_fit_s:.1f}x"),
-        *[(f"{m}@{K}", f"{spark_metrics[f'{m}_at_{K}']:.4f}", f"{imp_metrics[f'{m}_at_{K}']:.4f}",
-           f"{spark_metrics[f'{m}_at_{K}'] / max(imp_metrics[f'{m}_at_{K}'], 1e-12):.2f}")
-          for m in ("precision", "recall", "ndcg", "map")],
+        ("first fit in the process, s", f"{spark_first:.1f}", f"{imp_first:.1f}",
+         f"{spark_first / imp_first:.1f}x"),
+        (f"best of {args.fit_repeat} fits, s", f"{spark_best:.1f}", f"{imp_best:.1f}",
+         f"{spark_best / imp_best:.1f}x"),
     ]  # fmt: skip
+    names = list(quality)
+    quality_rows = [
+        (f"{m}@{K}", *[f"{quality[n][f'{m}_at_{K}']:.4f}" for n in names])
+        for m in ("precision", "recall", "ndcg", "map")
+    ]
+    popularity_ndcg = quality["popularity"][f"ndcg_at_{K}"]
+    als_ndcg = quality[names[0]][f"ndcg_at_{K}"]
+    lift = f"{als_ndcg / popularity_ndcg:.2f}x" if popularity_ndcg else "inf (popularity 0)"
     score_rows = [
-        ("blocked_top_k (mapInArrow, numpy BLAS)", f"{blocked_s:.1f}", "1.0x", "-"),
-        ("blocked_top_k, seen courses excluded", f"{blocked_seen_s:.1f}",
+        ("blocked_top_k (mapInArrow, numpy float32 BLAS)", f"{blocked_s:.1f}", "1.0x", "-"),
+        ("blocked_top_k, training pairs excluded", f"{blocked_seen_s:.1f}",
          f"{blocked_seen_s / blocked_s:.1f}x", "-"),
         ("ALSModel.recommendForAllUsers", f"{als_all_s:.1f}", f"{als_all_s / blocked_s:.1f}x",
          f"{same_als:.1%} equal, {overlap_als:.1%} overlap"),
@@ -302,31 +376,42 @@ def main() -> None:
     from rich.table import Table
 
     console = Console()
-    fit_table = Table(title=f"{args.dataset}: fit and holdout quality ({params})")
+    fit_table = Table(title=f"{args.dataset}: fit ({params})")
     for col in ("", "Spark ALS (train_als)", "implicit ALS", "Spark / implicit"):
         fit_table.add_column(col)
     for row in fit_rows:
         fit_table.add_row(*row)
+    quality_table = Table(title=f"{args.dataset}: holdout quality (ALS / popularity NDCG {lift})")
+    for col in ("", *names):
+        quality_table.add_column(col)
+    for row in quality_rows:
+        quality_table.add_row(*row)
     score_table = Table(title=f"{args.dataset}: top {K} for all {n_users:,} learners x {n_items:,}")
     for col in ("scorer", "s", "vs blocked", "top 10 vs blocked_top_k"):
         score_table.add_column(col)
     for row in score_rows:
         score_table.add_row(*row)
-    console.print(fit_table, score_table)
+    console.print(fit_table, quality_table, score_table)
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(
-        f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB, load "
-        f"average now {os.getloadavg()[0]:.1f}; Spark {cfg['spark']['master']}, driver memory "
-        f"{cfg['spark']['conf'].get('spark.driver.memory')}, extra conf {args.spark_conf}"
+        f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB; Spark "
+        f"{cfg['spark']['master']}, driver memory {cfg['spark']['conf'].get('spark.driver.memory')}"
+        f", extra conf {args.spark_conf}"
     )
+    print("load average (1 / 5 / 15 min) after each step: "
+          + "; ".join(f"{k} {v}" for k, v in loads.items()))  # fmt: skip
     print(f"data: {events:,} interactions, {train_pairs:,} training pairs ({n_users:,} learners x "
           f"{n_items:,} courses with factors), {holdout:,} holdout pairs of "
-          f"{int(spark_metrics['evaluated_learners']):,} learners; interactions built in "
-          f"{prep_s:.0f} s\n")  # fmt: skip
-    print("| | Spark ALS (train_als) | implicit ALS | Spark / implicit |")
+          f"{int(quality[names[0]]['evaluated_learners']):,} learners; as_of {as_of}, cutoff "
+          f"{cutoff}; interactions ready in {prep_s:.0f} s\n{params}\n")  # fmt: skip
+    print("| ALS fit | Spark ALS (train_als) | implicit ALS | Spark / implicit |")
     print("|---|---:|---:|---:|")
     for row in fit_rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"\n| holdout (ALS / popularity NDCG@{K}: {lift}) | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for row in quality_rows:
         print("| " + " | ".join(row) + " |")
     print(f"\n| scorer (top {K}, all learners) | s | vs blocked_top_k | top {K} vs blocked_top_k |")
     print("|---|---:|---:|---|")

@@ -19,6 +19,7 @@ from lakehouse import tables
 from lakehouse.bronze import (
     DeletedKeysError,
     SchemaDriftError,
+    changed_rows,
     deleted_keys,
     live_keys,
     schema_drift,
@@ -209,10 +210,10 @@ def load_lms(
     ingested_at: dt.datetime,
     casts: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Rows appended per bronze table from the LMS: increments above each watermark, or whole
-    copies of tables without an incremental column (`casts`: per source table, the bronze type
-    of each widened column); and under `deleted`, per bronze table, the keys tombstoned by the
-    tables with `deletes: reconcile`."""
+    """Rows appended per bronze table from the LMS: increments above each watermark, or the
+    new and changed rows of tables without an incremental column, which are read whole
+    (`casts`: per source table, the bronze type of each widened column); and under `deleted`,
+    per bronze table, the keys tombstoned by the tables with `deletes: reconcile`."""
     batch_id = cfg["run"]["batch_id"]
     counts: dict[str, Any] = {}
     deleted: dict[str, int] = {}
@@ -228,9 +229,18 @@ def load_lms(
         if target.get("incremental"):
             counts[target["bronze"]] = load_increment(spark, cfg, source_table, ingested_at, types)
         else:
+            # Only rows that changed since bronze's latest copy are appended: a night (or its
+            # rerun) copying an unchanged table adds nothing.
+            bronze = target["bronze"]
+            current = (
+                tables.read_table(spark, cfg, bronze)
+                if tables.table_exists(spark, cfg, bronze)
+                else None
+            )
             rows = (
                 read_lms_table(spark, lms, source_table)
                 .transform(with_types, types)
+                .transform(changed_rows, current, table_conf(cfg, bronze)["keys"])
                 .transform(with_ingest_metadata, f"lms:{source_table}", batch_id, ingested_at)
             )
             rows = rows.cache()

@@ -35,7 +35,7 @@ from lakehouse.evaluation import (
     promotion_decision,
     segment_metrics,
 )
-from lakehouse.recommendations import factor_scores, popularity_candidates, top_k
+from lakehouse.recommendations import blocked_top_k, popularity_candidates, top_k
 from lakehouse.recommender import (
     confidence_matrix,
     holdout_pairs,
@@ -155,7 +155,7 @@ def als_top_k(train: DataFrame, learners: DataFrame, params: dict[str, Any], k: 
     the training confidence with `params`."""
     model = train_als(train, params)
     seen = train.select("learner_id", "course_id")
-    return top_k(factor_scores(learners, model.userFactors, model.itemFactors), seen, k)
+    return blocked_top_k(learners, model.userFactors, model.itemFactors, seen, k)
 
 
 def evaluate_on_holdout(

@@ -78,6 +78,23 @@ def live_rows(df: DataFrame, keys: list[str], order_by: list[str]) -> DataFrame:
     return latest_rows(without_deleted(df, keys), keys, order_by)
 
 
+def changed_rows(rows: DataFrame, bronze: DataFrame | None, keys: list[str]) -> DataFrame:
+    """The rows of a whole source copy (one per key) that are new versions: their key is not
+    alive in bronze, or their columns differ from the key's latest bronze row."""
+    if bronze is None:
+        return rows
+    compared = [c for c in rows.columns if c not in LINEAGE_COLUMNS and c not in keys]
+    if any(c not in bronze.columns for c in compared):
+        return rows  # a new source column: every row is a new version
+    digest = lambda df: F.sha2(F.to_json(F.struct(*compared)), 256)  # noqa: E731
+    current = live_rows(bronze, keys, []).select(*keys, digest(bronze).alias("_bronze_digest"))
+    return (
+        rows.join(current, keys, "left")
+        .filter(F.col("_bronze_digest").isNull() | (F.col("_bronze_digest") != digest(rows)))
+        .select(*rows.columns)
+    )
+
+
 def live_keys(df: DataFrame, keys: list[str]) -> DataFrame:
     """One row per key alive in bronze (key columns only)."""
     return without_deleted(df, keys).select(*keys).distinct()

@@ -33,7 +33,7 @@ def crawl_catalog(
             raise CrawlError(
                 f"no catalog site in {site}: generate it first (lakehouse generate-demo)"
             )
-        with serve_site(site) as base_url:
+        with serve_site(site, int(source.get("site_port") or 0)) as base_url:
             _run_spider(source, f"{base_url}courses/page-1.html", crawl_date, log_file)
     else:
         raise CrawlError("sources.catalog needs start_url or site_dir in conf/")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.ranking import learner_ranking_metrics
@@ -61,10 +61,31 @@ def learner_segments(
 def popularity_percentiles(catalog: DataFrame, popularity: DataFrame) -> DataFrame:
     """One row per catalog course (course_id): its popularity `percentile` among the catalog's
     courses, courses without a popularity score counting as the least popular."""
-    scored = catalog.select("course_id").distinct().join(popularity, "course_id", "left")
-    # The catalog is small (hundreds to thousands of courses): one partition is fine.
-    order = Window.orderBy(F.coalesce("score", F.lit(0.0)))
-    return scored.select("course_id", F.percent_rank().over(order).alias("percentile"))
+    scored = (
+        catalog.select("course_id")
+        .distinct()
+        .join(popularity, "course_id", "left")
+        .select("course_id", F.coalesce("score", F.lit(0.0)).alias("score"))
+    )
+    # percent_rank over an unpartitioned window would move the catalog into one task; instead
+    # each distinct score counts the courses scored below it (percent_rank's (rank - 1) / (n - 1))
+    # against the distinct scores, which are far fewer than the courses.
+    levels = scored.groupBy("score").agg(F.count(F.lit(1)).alias("courses"))
+    lower = levels.select(F.col("score").alias("lower_score"), F.col("courses").alias("lower"))
+    below = (
+        levels.join(F.broadcast(lower), F.col("lower_score") < F.col("score"), "left")
+        .groupBy("score")
+        .agg(F.coalesce(F.sum("lower"), F.lit(0)).alias("below"))
+    )
+    total = levels.agg(F.sum("courses").alias("total"))
+    return (
+        scored.join(below, "score")
+        .crossJoin(F.broadcast(total))
+        .select(
+            "course_id",
+            (F.col("below") / F.greatest(F.col("total") - 1, F.lit(1))).alias("percentile"),
+        )
+    )
 
 
 def segment_metrics(

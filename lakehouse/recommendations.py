@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -105,45 +104,63 @@ def blocked_top_k(
     learners: DataFrame,
     learner_factors: DataFrame,
     course_factors: DataFrame,
-    exclude: DataFrame,
+    exclude: DataFrame | None,
     k: int,
     block_cells: int = BLOCK_CELLS,
 ) -> DataFrame:
     """One row per learner with factors and rank 1..k (learner_id, rank): exactly what
-    top_k(factor_scores(learners, learner_factors, course_factors), exclude, k) returns, computed
-    by multiplying blocks of learner factors with the course factor matrix (numpy BLAS)."""
+    top_k(factor_scores(learners, learner_factors, course_factors), exclude, k) returns (None
+    excludes nothing), computed by multiplying blocks of learner factors with the course factor
+    matrix (numpy float32 BLAS) and rescoring only the few courses that may make the top k."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    # Course factors are few (hundreds to thousands of rows): they travel to every task
-    # with the function, sorted by course_id so that a lower index breaks a tie.
-    items = (
-        course_factors.select(F.col("id").cast("bigint").alias("course_id"), "features")
-        .orderBy("course_id")
-        .toArrow()
+    # Course factors are few (hundreds to thousands of rows): they travel to every task with
+    # the function, sorted by course_id so that a lower index breaks a tie (sorted here:
+    # Spark's sort would cost a sampling job and a shuffle).
+    items = course_factors.select(F.col("id").cast("bigint").alias("course_id"), "features")
+    table = items.toArrow()
+    course_ids = table.column("course_id").to_numpy()
+    order = np.argsort(course_ids, kind="stable")
+    course_ids = course_ids[order]
+    factors = _factor_matrix(table.column("features").combine_chunks(), len(order))[order]
+    # The asked learners are ids only: broadcast, they pick the factor rows where those lie,
+    # duplicates and all, without a shuffle of the factors.
+    asked = F.broadcast(learners.select(F.col("learner_id").cast("bigint")))
+    users = learner_factors.select(F.col("id").cast("bigint").alias("learner_id"), "features").join(
+        asked, "learner_id", "left_semi"
     )
-    course_ids = items.column("course_id").to_numpy()
-    factors = _factor_matrix(items.column("features").combine_chunks(), len(course_ids))
-    users = (
-        learners.select("learner_id")
-        .distinct()
-        .join(
-            learner_factors.select(F.col("id").cast("bigint").alias("learner_id"), "features"),
-            "learner_id",
-        )
-        .join(
-            exclude.groupBy("learner_id").agg(
-                F.collect_set(F.col("course_id").cast("bigint")).alias("excluded")
-            ),
-            "learner_id",
-            "left",
-        )
-    )
+    excluded = _excluded_cells(exclude, asked, course_ids)
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            yield from _top_k_blocks(batch, course_ids, factors, k, block_cells)
+            yield from _top_k_blocks(batch, course_ids, factors, excluded, k, block_cells)
 
     return users.mapInArrow(score, TOP_K_SCHEMA)
+
+
+def _excluded_cells(
+    exclude: DataFrame | None, asked: DataFrame, course_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(learner ids, course columns) of the excluded pairs of asked learners and courses with
+    factors, sorted by learner: the sparse mask every task applies to its blocks."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if exclude is None or len(course_ids) == 0:
+        return empty
+    # A learner's excluded courses are about as many as its training pairs: sent once with
+    # the function (Spark broadcasts a large one), they spare joining them to the factors,
+    # which would shuffle both.
+    pairs = (
+        exclude.select(F.col("learner_id").cast("bigint"), F.col("course_id").cast("bigint"))
+        .join(asked, "learner_id", "left_semi")
+        .toArrow()
+    )
+    learner_ids = pairs.column("learner_id").to_numpy()
+    seen_ids = pairs.column("course_id").to_numpy()
+    cols = np.minimum(np.searchsorted(course_ids, seen_ids), len(course_ids) - 1)
+    known = course_ids[cols] == seen_ids
+    learner_ids, cols = learner_ids[known], cols[known]
+    order = np.argsort(learner_ids, kind="stable")
+    return learner_ids[order], cols[order]
 
 
 def _factor_matrix(features: pa.Array, rows: int) -> np.ndarray:
@@ -160,28 +177,23 @@ def _top_k_blocks(
     batch: pa.RecordBatch,
     course_ids: np.ndarray,
     factors: np.ndarray,
+    excluded: tuple[np.ndarray, np.ndarray],
     k: int,
     block_cells: int,
 ) -> Iterator[pa.RecordBatch]:
-    """The top_k rows of one Arrow batch of (learner_id, features, excluded), block by block."""
+    """The top_k rows of one Arrow batch of (learner_id, features), block by block."""
     n, m = batch.num_rows, len(course_ids)
     if n == 0 or m == 0:
         return
     learner_ids = batch.column("learner_id").to_numpy(zero_copy_only=False)
     users = _factor_matrix(batch.column("features"), n)
-    excluded = batch.column("excluded")
-    seen_rows = pc.list_parent_indices(excluded).to_numpy(zero_copy_only=False)
-    seen_ids = excluded.flatten().to_numpy(zero_copy_only=False)
-    seen_cols = np.minimum(np.searchsorted(course_ids, seen_ids), m - 1)
-    known = course_ids[seen_cols] == seen_ids
-    seen_rows, seen_cols = seen_rows[known], seen_cols[known]
-    items64 = factors.astype(np.float64)
-    item_norm = float(np.sqrt((items64**2).sum(axis=1)).max())
+    seen_rows, seen_cols = _batch_cells(learner_ids, *excluded)
+    item_norm = float(np.sqrt((factors.astype(np.float64) ** 2).sum(axis=1)).max())
     step = max(1, block_cells // m)
     for start in range(0, n, step):
         stop = min(n, start + step)
         block = users[start:stop]
-        scores = block.astype(np.float64) @ items64.T
+        scores = block @ factors.T
         in_block = (seen_rows >= start) & (seen_rows < stop)
         scores[seen_rows[in_block] - start, seen_cols[in_block]] = -np.inf
         rows, cols, exact = _candidates(block, factors, scores, item_norm, k)
@@ -200,18 +212,30 @@ def _top_k_blocks(
         )
 
 
+def _batch_cells(
+    learner_ids: np.ndarray, excluded_learners: np.ndarray, excluded_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row in the batch, course column) of every excluded cell of the batch's learners."""
+    first = np.searchsorted(excluded_learners, learner_ids, "left")
+    counts = np.searchsorted(excluded_learners, learner_ids, "right") - first
+    rows = np.repeat(np.arange(len(learner_ids)), counts)
+    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, excluded_cols[np.repeat(first, counts) + offsets]
+
+
 def _candidates(
     users: np.ndarray, items: np.ndarray, scores: np.ndarray, item_norm: float, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, score) of every not excluded course that may be in a learner's top k,
     scored exactly as factor_scores does."""
-    m = scores.shape[1]
+    m, rank = scores.shape[1], users.shape[1]
     kth = min(k, m)
-    threshold = np.partition(scores, m - kth, axis=1)[:, m - kth]
-    # factor_scores multiplies the float factors in float32 and sums the products in double,
-    # which differs from the double BLAS product by at most 2**-23 * |u| * |v|: anything
-    # within twice that of the k-th best BLAS score may still make the exact top k.
-    slack = 2.0**-20 * np.sqrt((users.astype(np.float64) ** 2).sum(axis=1)) * item_norm
+    threshold = np.partition(scores, m - kth, axis=1)[:, m - kth].astype(np.float64)
+    # The float32 product differs from factor_scores' (float products summed in double) by
+    # less than (rank + 1) * 2**-24 * |u| * |v| in any summation order: anything within twice
+    # that of the k-th best float32 score may still make the exact top k.
+    user_norm = np.sqrt((users.astype(np.float64) ** 2).sum(axis=1))
+    slack = (rank + 1) * 2.0**-23 * user_norm * item_norm
     rows, cols = np.nonzero((scores >= (threshold - slack)[:, None]) & (scores > -np.inf))
     products = users[rows] * items[cols]
     exact = np.zeros(len(rows))
@@ -436,7 +460,13 @@ def hybrid_recommendations(
     else:
         new_courses = als.limit(0)
     content = blocked_top_k(learners, profiles, vectors, seen, k)
-    popular = popular_in_department(learners, people, engagement, completed, k)
+    # blended_recommendations uses popularity only for learners with neither ALS nor content
+    # rows: ranking the catalog three ways (department, role, everyone) for every other learner
+    # would be thrown away (on OULAD, thousands of learners x 6,000 materials per tier).
+    uncovered = learners.join(als.select("learner_id"), "learner_id", "left_anti").join(
+        content.select("learner_id"), "learner_id", "left_anti"
+    )
+    popular = popular_in_department(uncovered, people, engagement, completed, k)
     blended = blended_recommendations(
         with_strategy(als, ALS_STRATEGY),
         with_strategy(new_courses, CONTENT_STRATEGY),

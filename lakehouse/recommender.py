@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from typing import Any
 
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 # ALS keys must be 32-bit integers.
@@ -90,6 +92,30 @@ def als_blocks(
     return max(1, spread, -(-pairs // max_pairs_per_block))
 
 
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks the session runs at once: N of a local[N] master (every core for
+    local[*]), else Spark's default parallelism (the executors' cores unless set)."""
+    # spark.default.parallelism is often set above the cores (the local profile asks for 8 on
+    # 2 cores): ALS blocks beyond the cores only queue up, so local masters count cores.
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", spark.sparkContext.master)
+    if found is None:
+        return spark.sparkContext.defaultParallelism
+    if found.group(1) is None:
+        return 1
+    return (os.cpu_count() or 1) if found.group(1) == "*" else int(found.group(1))
+
+
+def checkpoint_interval(max_iter: int, interval: int) -> int:
+    """ALS's checkpointInterval for a fit of max_iter iterations: `interval`, or -1 (never) for
+    a fit shorter than twice that."""
+    # Checkpoints (under the session's checkpoint directory, lakehouse.spark sets one) cut the
+    # lineage so that long fits neither overflow the stack nor recompute from the start after a
+    # lost executor; a short fit's lineage is harmless, and writing it out only costs time.
+    if interval < 1 or max_iter < 2 * interval:
+        return -1
+    return interval
+
+
 def als_params(params: dict[str, Any], blocks: int = 4) -> dict[str, Any]:
     """The keyword arguments of pyspark's ALS for the configured hyperparameters; `blocks` is
     used when num_blocks is 'auto' or missing."""
@@ -103,10 +129,9 @@ def als_params(params: dict[str, Any], blocks: int = 4) -> dict[str, Any]:
         "seed": int(params.get("seed", 42)),
         "numUserBlocks": blocks,
         "numItemBlocks": blocks,
-        # Cuts the lineage every N iterations when the session has a checkpoint directory
-        # (lakehouse.spark sets one): long fits then neither overflow the stack nor
-        # recompute from the start after a lost executor.
-        "checkpointInterval": int(params.get("checkpoint_interval", 10)),
+        "checkpointInterval": checkpoint_interval(
+            int(params["max_iter"]), int(params.get("checkpoint_interval", 10))
+        ),
         "implicitPrefs": True,
         "nonnegative": bool(params.get("nonnegative", False)),
         "coldStartStrategy": "drop",
@@ -136,8 +161,7 @@ def train_als(confidence: DataFrame, params: dict[str, Any]) -> ALSModel:
     ratings = confidence.select(
         F.col("learner_id").cast("int"), F.col("course_id").cast("int"), "confidence"
     )
-    parallelism = confidence.sparkSession.sparkContext.defaultParallelism
-    blocks = als_blocks(int(bounds["pairs"]), parallelism)
+    blocks = als_blocks(int(bounds["pairs"]), task_slots(confidence.sparkSession))
     return ALS(**als_params(params, blocks)).fit(ratings)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from lakehouse.config import load_config, with_run
@@ -14,21 +16,49 @@ def lakehouse_root(tmp_path_factory):
     return tmp_path_factory.mktemp("lakehouse")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The suite's data is tiny: interpreted expressions (no whole-stage code generation to
+# compile), one shuffle partition and no adaptive re-planning take most of Spark's per-query
+# cost away; small ALS fits check behaviour, not model quality (benchmarks/ does that).
+SUITE_OVERRIDES = {
+    "spark.master": "local[2]",
+    "spark.conf.spark.sql.shuffle.partitions": "1",
+    "spark.conf.spark.default.parallelism": "2",
+    "spark.conf.spark.sql.adaptive.enabled": "false",
+    "spark.conf.spark.sql.codegen.wholeStage": "false",
+    "spark.conf.spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.conf.spark.databricks.delta.snapshotPartitions": "1",
+    "spark.conf.spark.sql.sources.parallelPartitionDiscovery.parallelism": "1",
+    "spark.conf.spark.driver.memory": "4g",
+    "recommender.als.rank": 8,
+    "recommender.als.max_iter": 5,
+    "recommender.als.num_blocks": 1,
+    # A stuck crawl fails its test in minutes instead of holding CI for an hour.
+    "sources.catalog.timeout_s": 300,
+    # One demo site port for the session (re-crawls see the same URLs), free on this machine.
+    "sources.catalog.site_port": _free_port(),
+}
+
+
 @pytest.fixture(scope="session")
-def base_cfg(lakehouse_root):
-    """The local profile pointed at the throwaway root, with small Spark settings for tests."""
-    cfg = load_config(
-        "local",
-        overrides={
-            "paths.root": str(lakehouse_root),
-            "spark.master": "local[2]",
-            "spark.conf.spark.sql.shuffle.partitions": "2",
-            "spark.conf.spark.default.parallelism": "2",
-            "spark.conf.spark.driver.memory": "4g",
-            # A stuck crawl fails its test in minutes instead of holding CI for an hour.
-            "sources.catalog.timeout_s": 300,
-        },
-    )
+def profile():
+    """load_config for the suite: a profile with SUITE_OVERRIDES, then the test's overrides."""
+
+    def load(name: str = "local", overrides: dict | None = None) -> dict:
+        return load_config(name, overrides={**SUITE_OVERRIDES, **(overrides or {})})
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def base_cfg(profile, lakehouse_root):
+    """The local profile pointed at the throwaway root, with the suite's settings."""
+    cfg = profile("local", {"paths.root": str(lakehouse_root)})
     return with_run(cfg, date="2026-11-01", batch_id="test-batch")
 
 

@@ -63,13 +63,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_site(directory: pathlib.Path) -> Iterator[str]:
-    """Yield the base URL of a local HTTP server for directory, which stops when the block exits."""
+def serve_site(directory: pathlib.Path, port: int = 0) -> Iterator[str]:
+    """Yield the base URL of a local HTTP server for directory on 127.0.0.1:port (0: any free
+    port), which stops when the block exits."""
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"not a directory: {directory}")
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve {directory} on 127.0.0.1:{port} ({exc.strerror}): another crawl or "
+            "program uses the port; set sources.catalog.site_port to a free one"
+        ) from exc
     thread = threading.Thread(target=server.serve_forever, name="catalog-site", daemon=True)
     thread.start()
     try:

@@ -8,22 +8,21 @@ import datetime as dt
 import pytest
 
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 from lakehouse.demo.lms import DemoSize, generate_world, write_lms_database
 
 
 @pytest.fixture
-def lms(tmp_path, base_cfg):
+def lms(tmp_path, profile):
     """A tiny SQLite LMS and a profile whose lakehouse lives in tmp_path: (cfg, db path)."""
     db = tmp_path / "lms.db"
     world = generate_world(3, DemoSize(30, 6, 400), dt.date(2026, 9, 1), dt.date(2026, 11, 1))
     write_lms_database(world, db)
-    cfg = load_config(
+    cfg = profile(
         "local",
-        overrides={
+        {
             "paths.root": str(tmp_path / "root"),
             "sources.lms.url": f"jdbc:sqlite:{db}",
-            "spark.master": base_cfg["spark"]["master"],
         },
     )
     return with_run(cfg, date="2026-11-01", batch_id="b1"), db
@@ -131,15 +130,8 @@ def lenient():
 
 
 @pytest.fixture
-def nights(tmp_path, base_cfg, spark):
+def nights(tmp_path, profile, spark):
     """The NIGHTS scenario: (a lenient profile whose lakehouse lives in tmp_path, the nights'
     dates in order, a function appending one night's bronze loads)."""
-    cfg = load_config(
-        "local",
-        overrides={
-            "paths.root": str(tmp_path / "root"),
-            "spark.master": base_cfg["spark"]["master"],
-        },
-    )
-    cfg = _lenient(cfg)
+    cfg = _lenient(profile("local", {"paths.root": str(tmp_path / "root")}))
     return cfg, list(NIGHTS), lambda date: load_night(spark, cfg, date)

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from jobs import gold, refine
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 
 T = dt.datetime
 LEARNERS = (
@@ -36,13 +36,12 @@ INTERACTIONS = (
 
 
 @pytest.fixture
-def cfg(tmp_path, base_cfg):
+def cfg(tmp_path, profile):
     """A profile whose lakehouse lives in tmp_path."""
-    return load_config(
+    return profile(
         "local",
-        overrides={
+        {
             "paths.root": str(tmp_path / "root"),
-            "spark.master": base_cfg["spark"]["master"],
         },
     )
 

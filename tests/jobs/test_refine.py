@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 
 from jobs import refine
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 from lakehouse.quality import QUARANTINE_TABLE, RUNS_TABLE, DataQualityError
 
 T0 = dt.datetime(2026, 10, 31, 2)
@@ -65,14 +65,13 @@ SILVER = ("silver.learners", "silver.courses", "silver.enrollments", "silver.int
 
 
 @pytest.fixture
-def strict_cfg(tmp_path, base_cfg, spark):
+def strict_cfg(tmp_path, profile, spark):
     """A profile whose lakehouse lives in tmp_path, with the bronze tables above, and
     conf/base.yml's own quality rules."""
-    cfg = load_config(
+    cfg = profile(
         "local",
-        overrides={
+        {
             "paths.root": str(tmp_path / "root"),
-            "spark.master": base_cfg["spark"]["master"],
         },
     )
     cfg = with_run(cfg, date="2026-11-01", batch_id="refine-1")

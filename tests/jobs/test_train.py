@@ -10,7 +10,7 @@ from pyspark.ml.recommendation import ALSModel
 
 from jobs import train
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 
 GOOD = {"rank": 8, "max_iter": 10, "reg_param": 0.05, "alpha": 10.0, "seed": 1}
 # One latent factor cannot tell four groups of courses apart.
@@ -36,12 +36,12 @@ def group_interactions() -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def lakehouse(spark, base_cfg, tmp_path_factory):
+def lakehouse(spark, profile, tmp_path_factory):
     """A profile on its own root whose silver tables hold the group data."""
     root = tmp_path_factory.mktemp("train-gate")
-    cfg = load_config(
+    cfg = profile(
         "local",
-        overrides={"paths.root": str(root), "spark.master": base_cfg["spark"]["master"]},
+        {"paths.root": str(root)},
     )
     cfg = with_run(cfg, date="2026-11-01", batch_id="gate")
     interactions = spark.createDataFrame(

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from jobs import train, tune
 from lakehouse import tables
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 
 SPACE = {
     "rank": {"low": 2, "high": 8, "log": True},
@@ -33,12 +33,12 @@ def test_trial_settings_draw_ints_floats_and_choices_from_the_space():
 
 
 @pytest.fixture(scope="module")
-def tuned(spark, base_cfg, tmp_path_factory):
+def tuned(spark, profile, tmp_path_factory):
     """(cfg, result) of a two-trial search on two groups of three learners."""
     root = tmp_path_factory.mktemp("tune")
-    cfg = load_config(
+    cfg = profile(
         "local",
-        overrides={"paths.root": str(root), "spark.master": base_cfg["spark"]["master"]},
+        {"paths.root": str(root)},
     )
     cfg = with_run(cfg, date="2026-11-01", batch_id="tune")
     cfg["recommender"]["tuning"] = {"trials": 2, "seed": 3, "space": SPACE}

@@ -10,6 +10,7 @@ from pyspark.sql.types import StructType
 
 from lakehouse.bronze import (
     LINEAGE_COLUMNS,
+    changed_rows,
     deleted_keys,
     latest_rows,
     live_keys,
@@ -330,3 +331,36 @@ def test_with_types_casts_only_the_named_columns(spark):
 
     expected = spark.createDataFrame([(1, 2.5, "x")], "id bigint, score double, title string")
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_changed_rows_of_a_whole_copy_are_new_changed_and_re_inserted_keys_only(spark):
+    schema = "learner_id bigint, course_id bigint, status string"
+    bronze = spark.createDataFrame(
+        [
+            (1, 10, "in_progress", None, T0, "b0"),
+            (1, 10, "completed", None, T1, "b1"),  # the latest version of (1, 10)
+            (2, 10, "dropped", None, T0, "b0"),
+            (3, 10, "dropped", None, T0, "b0"),
+            (3, 10, None, True, T1, "b1"),  # (3, 10) deleted in the source
+        ],
+        f"{schema}, _is_deleted boolean, _ingested_at timestamp, _batch_id string",
+    )
+    copy = spark.createDataFrame(
+        [
+            (1, 10, "completed"),  # unchanged since T1
+            (2, 10, "completed"),  # changed
+            (3, 10, "dropped"),  # back after its deletion
+            (4, 10, "in_progress"),  # new
+        ],
+        schema,
+    )
+
+    assert_df_equality(
+        changed_rows(copy, bronze, ["learner_id", "course_id"]),
+        spark.createDataFrame(
+            [(2, 10, "completed"), (3, 10, "dropped"), (4, 10, "in_progress")], schema
+        ),
+        ignore_row_order=True,
+    )
+    # Nothing in bronze yet: the whole copy.
+    assert_df_equality(changed_rows(copy, None, ["learner_id", "course_id"]), copy)

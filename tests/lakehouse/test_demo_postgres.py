@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.cli import generate_demo_sources
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 from lakehouse.nightly import run_nightly
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ LEARNERS = (
 
 
 @pytest.fixture(scope="module")
-def postgres_demo(spark, base_cfg, postgres, tmp_path_factory):
+def postgres_demo(spark, profile, postgres, tmp_path_factory):
     """The tiny demo generated and run as `lakehouse demo --profile postgres` does (the LMS
     loaded into the server the LMS_* variables name): (cfg, nightly results)."""
     env = {
@@ -34,12 +34,10 @@ def postgres_demo(spark, base_cfg, postgres, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        cfg = load_config(
+        cfg = profile(
             "postgres",
-            overrides={
+            {
                 "paths.root": str(tmp_path_factory.mktemp("postgres-demo")),
-                "spark.master": base_cfg["spark"]["master"],
-                "sources.catalog.timeout_s": base_cfg["sources"]["catalog"]["timeout_s"],
             },
         )
         cfg = with_run(cfg, date=cfg["demo"]["run_date"], batch_id="pg-demo")

@@ -7,6 +7,8 @@ import math
 
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import Window
+from pyspark.sql import functions as F
 
 from lakehouse.evaluation import (
     learner_segments,
@@ -73,6 +75,32 @@ def test_popularity_percentiles_rank_the_whole_catalog(spark):
     # 14 was never engaged with: the least popular; 10 and 12 tie as the most popular
     expected = spark.createDataFrame(
         [(14, 0.0), (11, 0.25), (13, 0.5), (10, 0.75), (12, 0.75)], PERCENTILES
+    )
+    assert_approx_df_equality(out, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_popularity_percentiles_of_a_single_course_catalog_is_zero(spark):
+    catalog = spark.createDataFrame([(10,)], "course_id bigint")
+    popularity = spark.createDataFrame([(10, 4.0)], "course_id bigint, score double")
+
+    out = popularity_percentiles(catalog, popularity)
+
+    assert_df_equality(out, spark.createDataFrame([(10, 0.0)], PERCENTILES), ignore_nullable=True)
+
+
+def test_popularity_percentiles_equal_spark_percent_rank_over_the_catalog(spark):
+    # 300 courses, scores with many ties (and unscored courses), as percent_rank over one
+    # unpartitioned window ranks them
+    catalog = spark.range(300).select(F.col("id").alias("course_id"))
+    popularity = catalog.filter(F.col("course_id") % 7 != 0).select(
+        "course_id", ((F.col("course_id") * 37) % 23).cast("double").alias("score")
+    )
+
+    out = popularity_percentiles(catalog, popularity)
+
+    order = Window.orderBy(F.coalesce("score", F.lit(0.0)))
+    expected = catalog.join(popularity, "course_id", "left").select(
+        "course_id", F.percent_rank().over(order).alias("percentile")
     )
     assert_approx_df_equality(out, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse import tables
 from lakehouse.cli import generate_demo_sources
 from lakehouse.config import with_run
-from lakehouse.nightly import run_nightly
+from lakehouse.nightly import holdout_summary, run_nightly
 
 pytestmark = pytest.mark.e2e
 
@@ -216,3 +216,24 @@ def test_every_table_has_exactly_the_columns_the_table_catalog_documents(spark, 
         checked.add(name.partition(".")[0])
     assert not problems, "conf/tables/columns.yml differs from the tables:\n" + "\n".join(problems)
     assert {"bronze", "silver", "gold", "control"} <= checked
+
+
+def test_holdout_summary_lists_each_models_ndcg_and_recall():
+    train = {
+        "model_version": "3",
+        "promotion_reason": "no champion yet",
+        "als_ndcg_at_10": 0.19,
+        "als_recall_at_10": 0.34,
+        "popularity_ndcg_at_10": 0.0855,
+        "popularity_recall_at_10": 0.17,
+        "item_similarity_ndcg_at_10": 0.2514,
+        "item_similarity_recall_at_10": 0.41,
+        "als_map_at_10": 0.12,
+        "train_pairs": 1000.0,
+    }
+
+    assert holdout_summary(train) == (
+        "holdout NDCG@10: als 0.1900, popularity 0.0855, item_similarity 0.2514; "
+        "recall@10: als 0.3400, popularity 0.1700, item_similarity 0.4100"
+    )
+    assert holdout_summary({"skipped": "x"}).startswith("holdout metrics: none")

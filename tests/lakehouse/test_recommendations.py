@@ -221,6 +221,27 @@ def test_blocked_top_k_equals_brute_force_on_random_factors(spark):
     )
 
 
+def test_blocked_top_k_without_exclusions_equals_brute_force_over_every_course(spark):
+    learners = spark.createDataFrame([(1,), (2,), (2,), (3,)], "learner_id bigint")
+    learner_factors = spark.createDataFrame(
+        [(1, [1.0, 0.0]), (2, [0.5, -2.0]), (3, [0.0, 1.0])], FACTORS
+    )
+    course_factors = spark.createDataFrame(
+        [(13, [1.0, 0.25]), (10, [1.0, 0.5]), (12, [2.0, -1.0]), (11, [1.0, 0.125])], FACTORS
+    )
+    nothing = spark.createDataFrame([], PAIRS)
+
+    out = blocked_top_k(learners, learner_factors, course_factors, None, 3)
+
+    expected = brute_force_top_k(learners, learner_factors, course_factors, nothing, 3)
+    assert expected.count() == 3 * 3
+    assert_df_equality(
+        out.orderBy("learner_id", "rank"),
+        expected.orderBy("learner_id", "rank"),
+        ignore_nullable=True,
+    )
+
+
 def test_blocked_top_k_of_no_learners_or_no_courses_is_empty(spark):
     learner_factors = spark.createDataFrame([(1, [1.0, 2.0])], FACTORS)
     course_factors = spark.createDataFrame([(10, [1.0, 1.0])], FACTORS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
@@ -12,11 +13,13 @@ from lakehouse.recommender import (
     MAX_ALS_ID,
     als_blocks,
     als_params,
+    checkpoint_interval,
     confidence_matrix,
     holdout_pairs,
     item_neighbour_scores,
     item_similarities,
     popularity_scores,
+    task_slots,
     train_als,
 )
 
@@ -169,7 +172,7 @@ def test_als_params_maps_settings_with_defaults(spark):
         "seed": 42,
         "numUserBlocks": 4,
         "numItemBlocks": 4,
-        "checkpointInterval": 10,
+        "checkpointInterval": -1,  # 5 iterations: too short to checkpoint
         "implicitPrefs": True,
         "nonnegative": False,
         "coldStartStrategy": "drop",
@@ -251,6 +254,45 @@ def test_train_als_rejects_empty_input(spark):
 )
 def test_als_blocks_spread_over_cores_within_block_size_bounds(pairs, parallelism, blocks):
     assert als_blocks(pairs, parallelism) == blocks
+
+
+@pytest.mark.parametrize(
+    ("max_iter", "interval", "expected"),
+    [(12, 10, -1), (19, 10, -1), (20, 10, 10), (50, 10, 10), (50, 0, -1), (50, -1, -1)],
+)
+def test_checkpoint_interval_only_for_fits_of_two_intervals_or_more(max_iter, interval, expected):
+    assert checkpoint_interval(max_iter, interval) == expected
+
+
+def test_als_params_checkpoint_long_fits(spark):
+    params = als_params({**SMALL_ALS, "max_iter": 30, "checkpoint_interval": 10})
+
+    assert params["checkpointInterval"] == 10
+
+
+@pytest.mark.parametrize(
+    ("master", "slots"), [("local", 1), ("local[3]", 3), ("local[5,2]", 5), ("local[*]", None)]
+)
+def test_task_slots_of_local_masters_count_cores_not_default_parallelism(master, slots):
+    class Context:
+        defaultParallelism = 8
+
+    Context.master = master
+
+    class Session:
+        sparkContext = Context
+
+    assert task_slots(Session) == (slots if slots is not None else os.cpu_count())
+
+
+def test_task_slots_of_a_cluster_is_its_default_parallelism():
+    class Context:
+        master, defaultParallelism = "spark://master:7077", 12
+
+    class Session:
+        sparkContext = Context
+
+    assert task_slots(Session) == 12
 
 
 def test_als_params_auto_blocks_use_the_computed_count(spark):

@@ -14,7 +14,7 @@ from chispa import assert_df_equality
 
 from lakehouse import tables
 from lakehouse.bronze import schema_drift
-from lakehouse.config import load_config, with_run
+from lakehouse.config import with_run
 from lakehouse.demo.lms import DemoSize, generate_world, write_lms_database
 from lakehouse.demo.lms_postgres import write_lms_postgres
 from lakehouse.sources.lms import (
@@ -269,18 +269,17 @@ def con_args(postgres):
 
 
 def test_rows_deleted_in_postgres_are_tombstoned_in_bronze(
-    spark, base_cfg, pg_source, pg_copy, tmp_path
+    spark, profile, pg_source, pg_copy, tmp_path
 ):
     import psycopg
 
     from jobs import ingest
 
     url, dsn, schema = pg_copy
-    cfg = load_config(
+    cfg = profile(
         "local",
-        overrides={
+        {
             "paths.root": str(tmp_path / "root"),
-            "spark.master": base_cfg["spark"]["master"],
         },
     )
     cfg["sources"]["catalog"] = None
