@@ -2,24 +2,39 @@
 aggregates (course_stats, learner_engagement, skill_coverage).
 
 The dimensions carry history: each night applies the silver snapshot to the previous dimension
-(lakehouse.star_schema.scd2_dimension); every other gold table is rebuilt from silver and the
-new dimensions.
+(lakehouse.star_schema.scd2_dimension). gold.fact_learning_activity, the one gold table as large
+as silver.interactions, is incremental: the groups (learner x item x day) whose interactions
+changed since gold's last run, read from silver.interactions' change data feed (from the version
+in control.offsets), are recomputed from silver and MERGEd, groups left without interactions
+deleted; the offset advances after every gold table committed. The rest is recomputed every
+night from the activity facts and the small silver tables, never from silver.interactions:
+dim_date, fact_enrollment, and the aggregates, whose 7- and 30-day windows and recency move with
+the run date anyway. A rerun of a night starts from where that night first started, so it
+recomputes the same groups. The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute
+the facts from the whole of silver.interactions and merge them the same way; both ways give the
+same tables, because a fact's dimension keys are those of the versions valid at its first event,
+which later nights never change (new versions start at the end of the night that saw them).
 
-spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02
+spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02 \
+    [--full-rebuild]
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import tables
+from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, changed_scope, in_scope
 from lakehouse.runs import data_end, job_main
 from lakehouse.star_schema import (
+    ACTIVITY_FACT_COLUMNS,
     SCD2_COLUMNS,
     course_dimension,
     course_items,
@@ -32,6 +47,13 @@ from lakehouse.star_schema import (
     skill_coverage,
 )
 
+log = logging.getLogger("lakehouse.gold")
+
+# The consumer name of gold's offsets in control.offsets.
+CONSUMER = "gold"
+INTERACTIONS = "silver.interactions"
+ACTIVITY = "gold.fact_learning_activity"
+
 
 def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> DataFrame | None:
     """The SCD2 dimension `name` as the last night left it; None before the first SCD2 load
@@ -42,15 +64,19 @@ def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> D
     return previous if set(SCD2_COLUMNS) <= set(previous.columns) else None
 
 
-def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
-    """Rows per gold table after this run."""
+def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Rows per gold table after this run, and how the activity facts were built
+    (`activity_mode`: incremental or full, and `activity_groups`: learner x item x day groups
+    recomputed)."""
     read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
     run_date: dt.date = cfg["run"]["date"]
     as_of = data_end(run_date)
     learners = read("silver.learners")
     courses = read("silver.courses").transform(course_items)
     enrollments = read("silver.enrollments")
-    interactions = read("silver.interactions")
+    # Pinned: changes committed after this version are the next run's.
+    version = tables.table_version(spark, cfg, INTERACTIONS)
+    interactions = tables.read_table(spark, cfg, INTERACTIONS, version)
 
     # Written first and read back: the facts and aggregates key on the committed versions.
     counts = tables.overwrite_tables(
@@ -66,12 +92,16 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
         },
     )
     dim_learner, dim_course = read("gold.dim_learner"), read("gold.dim_course")
+    activity = build_activity_facts(spark, cfg, interactions, version, dim_learner, dim_course)
+    counts[ACTIVITY] = activity.pop("rows")
+    processed = activity.pop("version")
+    facts = read(ACTIVITY)
     current_learners = dim_learner.filter(F.col("is_current"))
     current_courses = dim_course.filter(F.col("is_current"))
 
     # The calendar reaches the run date even when the last event is older.
     calendar = (
-        interactions.select("event_date")
+        facts.select(F.col("activity_date").alias("event_date"))
         .unionByName(enrollments.select(F.to_date("enrolled_at").alias("event_date")))
         .unionByName(enrollments.select(F.to_date("completed_at").alias("event_date")))
         .unionByName(spark.createDataFrame([(run_date,)], "event_date date"))
@@ -79,21 +109,71 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
     )
     outputs = {
         "gold.dim_date": date_dimension(calendar),
-        "gold.fact_learning_activity": learning_activity_facts(
-            interactions, dim_learner, dim_course
-        ),
         "gold.fact_enrollment": enrollment_facts(
-            enrollments, interactions, courses, dim_learner, dim_course
+            enrollments, facts, courses, dim_learner, dim_course
         ),
-        "gold.course_stats": course_statistics(
-            current_courses, enrollments, interactions, run_date
-        ),
+        "gold.course_stats": course_statistics(current_courses, enrollments, facts, run_date),
         "gold.learner_engagement": learner_engagement(
-            current_learners, interactions, enrollments, run_date
+            current_learners, facts, enrollments, run_date
         ),
         "gold.skill_coverage": skill_coverage(learners, courses, enrollments),
     }
-    return {**counts, **tables.overwrite_tables(spark, cfg, outputs)}
+    counts.update(tables.overwrite_tables(spark, cfg, outputs))
+    # Only after every gold table committed: a run dying earlier reads the same changes again.
+    tables.advance_offsets(spark, cfg, CONSUMER, {INTERACTIONS: processed})
+    return {**counts, **activity}
+
+
+def build_activity_facts(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    interactions: DataFrame,
+    version: int,
+    dim_learner: DataFrame,
+    dim_course: DataFrame,
+) -> dict[str, Any]:
+    """gold.fact_learning_activity's rows after merging this night's facts into it (`rows`),
+    with `activity_mode` (incremental or full), `activity_groups` (groups recomputed; None for
+    full) and `version`, the silver.interactions version to record as processed."""
+    changes = None
+    if not cfg["run"].get("full_rebuild") and _has_columns(spark, cfg):
+        offset = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"]).get(INTERACTIONS)
+        if offset is not None:
+            try:
+                changes = tables.read_changes(spark, cfg, INTERACTIONS, offset["version"], version)
+            except AnalysisException as exc:
+                log.warning("%s: no change data since version %s (%s): full rebuild",
+                            INTERACTIONS, offset["version"], str(exc).splitlines()[0])  # fmt: skip
+    if changes is None:
+        facts = learning_activity_facts(interactions, dim_learner, dim_course)
+        merged = tables.merge_table(facts, cfg, ACTIVITY, delete_unmatched=True)
+        mode, groups = "full", None
+    else:
+        days = {c: F.col(c) for c in ("learner_id", "course_id")}
+        scope = changed_scope(changes, {**days, "activity_date": F.col("event_date")}).persist()
+        groups = scope.count()
+        touched = in_scope(
+            interactions,
+            scope.withColumnRenamed("activity_date", "event_date"),
+            broadcast=groups <= BROADCAST_ROWS,
+        )
+        facts = learning_activity_facts(touched, dim_learner, dim_course)
+        merged = tables.merge_table(facts, cfg, ACTIVITY, within=scope)
+        scope.unpersist()
+        mode = "incremental"
+    log.info("%s (%s): %s", ACTIVITY, mode, merged)
+    rows = tables.read_table(spark, cfg, ACTIVITY).count()
+    # Maintenance commits since the last change do not move the offset: reruns record the same.
+    processed = tables.last_data_version(spark, cfg, INTERACTIONS, version)
+    return {"rows": rows, "activity_mode": mode, "activity_groups": groups, "version": processed}
+
+
+def _has_columns(spark: SparkSession, cfg: dict[str, Any]) -> bool:
+    """Whether the activity facts exist with the columns this code writes (else: rebuilt)."""
+    if not tables.table_exists(spark, cfg, ACTIVITY):
+        return False
+    current = tables.read_table(spark, cfg, ACTIVITY).columns
+    return current == [*ACTIVITY_FACT_COLUMNS, ROW_HASH]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,15 +2,37 @@
 
 The silver model is one; `refine.model` in conf/ says which sources feed it (lms or oulad).
 
+Silver tables are MERGEd on their keys (conf `tables:`) with a payload hash (`_row_hash`): a
+row whose hash is unchanged is not rewritten, so reprocessing a batch changes nothing. The
+small tables (learners, courses, enrollments) are recomputed from the whole of bronze every
+night and merged, rows whose key is gone deleted. silver.interactions is incremental: only the
+bronze rows appended to its feeds since refine's last run (their change data feed, from the
+versions in control.offsets) are processed. Their groups (learner x course x day, see
+lakehouse.changes) are recomputed from every bronze row of those groups and merged, rows of
+those groups that are no longer produced deleted: late events land in their day, repeated
+deliveries collapse, tombstones delete. Also checked again each night: the interactions
+quarantined by the last run (a missing learner may have arrived), those of learners and courses
+that left silver (their references now fail) and those a freshness rule now finds too old. The
+offsets advance only after silver committed. The first run, a run whose feeds recorded no
+change feed since the offsets, and `--full-rebuild` (conf `run.full_rebuild`) recompute every
+interaction from the whole of bronze instead; both ways give the same silver.
+
 Every silver table's rows go through its quality rules (conf `quality:`, lakehouse/quality.py)
 before any table is written. Rows failing a rule go to silver.quarantine instead of silver;
 each rule's counts and each table's row balance (bronze rows = silver + quarantined + removed
 duplicates) go to gold.data_quality_runs; both replace the run date's rows, so a rerun of a
-night does not duplicate them. A rule failing more rows than its error threshold fails the run
-with DataQualityError before anything is written: no silver, quarantine or gold table changes
-(the failed run's counts are in the error message and the log, not in gold.data_quality_runs).
+night does not duplicate them. For incremental interactions these figures are the run's batch:
+the row balance counts the bronze rows it read (the new rows and the earlier rows of the groups
+it recomputes), the rows it produced that passed (merged) and those it quarantined; the rules'
+checked and failed rows, and so their thresholds, count the groups that new bronze rows touch
+(rows only checked again, such as last night's quarantined ones, already faced them: a backlog
+of events dated after the run date would otherwise fail every night's small batch). A rule
+failing more rows than its error threshold fails the run with DataQualityError before anything
+is written: no silver, quarantine or gold table changes (the failed run's counts are in the
+error message and the log, not in gold.data_quality_runs).
 
-spark-submit --py-files dist/lakehouse.zip jobs/refine.py --profile cluster --date 2026-11-02
+spark-submit --py-files dist/lakehouse.zip jobs/refine.py --profile cluster --date 2026-11-02 \
+    [--full-rebuild]
 """
 
 from __future__ import annotations
@@ -20,9 +42,13 @@ import logging
 import sys
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse import quality, tables
+from lakehouse.changes import BROADCAST_ROWS, batch_scope, in_scope, rows_touching
+from lakehouse.config import table_conf
 from lakehouse.courses import (
     CATALOG_DETAILS_SCHEMA,
     conform_lms_courses,
@@ -31,17 +57,30 @@ from lakehouse.courses import (
 )
 from lakehouse.enrollments import conform_enrollments
 from lakehouse.interactions import (
+    INTERACTION_SCOPE,
     activity_events_as_interactions,
     conform_interactions,
     dedupe_interactions,
+    lms_interaction_scope,
     ratings_as_interactions,
     with_confidence,
 )
 from lakehouse.learners import conform_learners
-from lakehouse.oulad import oulad_courses, oulad_enrollments, oulad_interactions, oulad_learners
+from lakehouse.oulad import (
+    oulad_courses,
+    oulad_enrollments,
+    oulad_interactions,
+    oulad_learners,
+    student_vle_scope,
+)
 from lakehouse.runs import job_main
 
 log = logging.getLogger("lakehouse.refine")
+
+# The consumer name of refine's offsets in control.offsets.
+CONSUMER = "refine"
+INTERACTIONS = "silver.interactions"
+SCOPE_SCHEMA = "learner_id bigint, course_id bigint, event_date date"
 
 # The bronze tables whose rows feed each silver table of the LMS model (its row balance).
 LMS_FEEDS = {
@@ -59,52 +98,89 @@ OULAD_FEEDS = {
 }
 
 
-def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, int]:
-    """Rows per silver table after this run (each table rebuilt from the whole of bronze), and
-    the quarantine rows of the run (`silver.quarantine`); raises quality.DataQualityError,
-    changing no table, when a rule fails more rows than its error threshold allows."""
+def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Rows per silver table after this run, the quarantine rows of the run (`silver.quarantine`),
+    how interactions were processed (`interactions_mode`: incremental or full) and the bronze
+    rows that batch read (`interactions_bronze_rows`); raises quality.DataQualityError, changing
+    no table, when a rule fails more rows than its error threshold allows."""
     model = cfg.get("refine", {}).get("model", "lms")
-    builders = {"lms": lms_silver, "oulad": oulad_silver}
-    if model not in builders:
-        raise ValueError(f"unknown refine.model {model!r} (known: {', '.join(builders)})")
+    models = {"lms": (lms_silver, lms_interactions), "oulad": (oulad_silver, oulad_interactions_of)}
+    if model not in models:
+        raise ValueError(f"unknown refine.model {model!r} (known: {', '.join(models)})")
     if model == "lms":
         feeds = LMS_FEEDS
     else:
         parts = cfg["sources"]["files"]["oulad"]["files"]
         feeds = {name: [parts[p]["bronze"] for p in ps] for name, ps in OULAD_FEEDS.items()}
-    silver = builders[model](spark, cfg)
+    snapshot_builder, interactions_builder = models[model]
     persisted: list[DataFrame] = []
     try:
-        flagged, results = quality_checked(spark, cfg, silver, feeds, persisted)
+        snapshots = snapshot_builder(spark, cfg)
+        flagged, results = quality_checked(
+            spark, cfg, snapshots, bronze_counts(spark, cfg, feeds, snapshots), persisted
+        )
+        passing = {name: quality.passing_rows(rows) for name, rows in flagged.items()}
+        batch = interaction_batch(spark, cfg, model, interactions_builder, passing, persisted)
+        checked, interaction_results = quality_checked(
+            spark, cfg, {INTERACTIONS: batch["rows"]}, {INTERACTIONS: batch["bronze_rows"]},
+            persisted, passing, {INTERACTIONS: batch["new"]} if batch["new"] is not None else None,
+        )  # fmt: skip
+        flagged.update(checked)
+        results += interaction_results
         for result in results:
             log.info("quality %s", result)
         quality.enforce_thresholds(results)
-        return write_checked(spark, cfg, flagged, results)
+        counts = write_checked(spark, cfg, flagged, results, batch["scope"])
+        # Only now that silver committed: a run dying before this reprocesses the same batch,
+        # which the MERGE finds unchanged.
+        tables.advance_offsets(spark, cfg, CONSUMER, batch["versions"])
+        return {
+            **counts,
+            "interactions_mode": batch["mode"],
+            "interactions_bronze_rows": batch["bronze_rows"],
+        }
     finally:
         for df in persisted:
             df.unpersist()
+
+
+def bronze_counts(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    feeds: dict[str, list[str]],
+    silver: dict[str, DataFrame],
+) -> dict[str, int]:
+    """Rows of the bronze tables feeding each of the given silver tables, by silver table."""
+    return {
+        name: sum(tables.read_table(spark, cfg, b).count() for b in feeds[name]) for name in silver
+    }
 
 
 def quality_checked(
     spark: SparkSession,
     cfg: dict[str, Any],
     silver: dict[str, DataFrame],
-    feeds: dict[str, list[str]],
+    bronze_rows: dict[str, int],
     persisted: list[DataFrame],
+    passing: dict[str, DataFrame] | None = None,
+    judged: dict[str, DataFrame] | None = None,
 ) -> tuple[dict[str, DataFrame], list[dict[str, Any]]]:
     """(each silver table's rows with their rule failures, by name; the rule results and row
     balances of every table), writing nothing; the DataFrames it caches go to `persisted`.
 
     Tables are checked in order, so a rule referring to an earlier table (interactions ->
-    learners) sees only that table's passing rows. Removed duplicates are the bronze rows the
-    conforming step collapsed (superseded versions of a key, repeated deliveries, rows of
-    deleted keys): bronze rows minus the rows it produced.
+    learners) sees only that table's passing rows (`passing` holds those of tables checked
+    before). Removed duplicates are the bronze rows the conforming step collapsed (superseded
+    versions of a key, repeated deliveries, rows of deleted keys): bronze rows (`bronze_rows`,
+    by table) minus the rows it produced. A table with a scope in `judged` counts its rule
+    results (and so faces its thresholds) on the rows of that scope only; its row balance
+    counts every row.
     """
     run_date = cfg["run"]["date"]
     rules = cfg.get("quality") or {}
     flagged: dict[str, DataFrame] = {}
     results: list[dict[str, Any]] = []
-    passing: dict[str, DataFrame] = {}
+    passing = dict(passing or {})
     for name, rows in silver.items():
         table_rules = rules.get(name) or []
         rows = rows.persist()
@@ -112,8 +188,11 @@ def quality_checked(
         persisted += [rows, checked]
         conformed = rows.count()
         silver_rows, quarantined = quality.outcome_counts(checked)
-        bronze = sum(tables.read_table(spark, cfg, b).count() for b in feeds[name])
-        results += quality.rule_results(checked, name, table_rules)
+        bronze = bronze_rows[name]
+        scope = (judged or {}).get(name)
+        results += quality.rule_results(
+            checked if scope is None else in_scope(checked, scope), name, table_rules
+        )
         results.append(
             quality.row_balance(name, bronze, silver_rows, quarantined, bronze - conformed)
         )
@@ -122,18 +201,150 @@ def quality_checked(
     return flagged, results
 
 
+def interaction_feeds(cfg: dict[str, Any], model: str) -> dict[str, tuple[list[str], dict]]:
+    """Per bronze table feeding silver.interactions: its keys (conf `tables:`) and the columns
+    giving a row's interaction scope (learner, course, day)."""
+    if model == "lms":
+        scopes = {
+            "bronze.lms_activity_events": lms_interaction_scope("ts"),
+            "bronze.lms_ratings": lms_interaction_scope("ts"),
+        }
+    else:
+        part = cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
+        scopes = {part: student_vle_scope(cfg["oulad"]["start_months"])}
+    return {name: (list(table_conf(cfg, name)["keys"]), scope) for name, scope in scopes.items()}
+
+
+def interaction_batch(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    model: str,
+    builder: Any,
+    passing: dict[str, DataFrame],
+    persisted: list[DataFrame],
+) -> dict[str, Any]:
+    """What this run makes of silver.interactions: `rows` (the recomputed rows, unchecked),
+    `scope` (the groups they cover, None when they are the whole table), `new` (those of the
+    groups that new bronze rows touch), `bronze_rows` (rows read), `versions` (the offsets to
+    record) and `mode`."""
+    feeds = interaction_feeds(cfg, model)
+    versions = {name: tables.table_version(spark, cfg, name) for name in feeds}
+    # Pinned to those versions: rows a concurrent ingest appends wait for the next run.
+    bronze = {name: tables.read_table(spark, cfg, name, versions[name]) for name in feeds}
+    scope = new = None
+    if not cfg["run"].get("full_rebuild"):
+        scope, new = incremental_scope(spark, cfg, feeds, versions, passing)
+    if scope is None:
+        rows = builder(cfg, bronze)
+        read = sum(df.count() for df in bronze.values())
+        for name in feeds:
+            # A feed without a change data feed records changes from this (ALTER) commit on.
+            tables.ensure_table_properties(spark, cfg, name)
+        return {"rows": rows, "scope": None, "new": None, "bronze_rows": read, "mode": "full",
+                "versions": offsets_to_record(spark, cfg, versions)}  # fmt: skip
+    # Checkpointed, not cached: the scope reads silver.interactions and the quarantine, and a
+    # cache of it would be recomputed (Delta refreshes caches of a table it writes) after
+    # the merge below, finding other groups.
+    scope, new = scope.localCheckpoint(), new.localCheckpoint()
+    groups = scope.count()
+    log.info("interactions: %d groups to recompute", groups)
+    touched = {
+        name: rows_touching(
+            bronze[name], scope, keys, columns, broadcast=groups <= BROADCAST_ROWS
+        ).persist()
+        for name, (keys, columns) in feeds.items()
+    }
+    persisted += list(touched.values())
+    read = sum(df.count() for df in touched.values())
+    return {"rows": builder(cfg, touched), "scope": scope, "new": new, "bronze_rows": read,
+            "mode": "incremental", "versions": offsets_to_record(spark, cfg, versions)}  # fmt: skip
+
+
+def offsets_to_record(
+    spark: SparkSession, cfg: dict[str, Any], versions: dict[str, int]
+) -> dict[str, int]:
+    """Per feed, the offset that says it was processed up to `versions`: its last commit that
+    changed rows, so that maintenance commits in between do not move it (reruns record the
+    same)."""
+    return {name: tables.last_data_version(spark, cfg, name, v) for name, v in versions.items()}
+
+
+def incremental_scope(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    feeds: dict[str, tuple[list[str], dict]],
+    versions: dict[str, int],
+    passing: dict[str, DataFrame],
+) -> tuple[DataFrame | None, DataFrame | None]:
+    """(the interaction groups (learner, course, day) this night must recompute, those of them
+    that new bronze rows touch); (None, None) when it cannot run incrementally (no
+    silver.interactions or offsets yet, or a feed's change data feed does not cover the
+    versions since its offset)."""
+    offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
+    if not tables.table_exists(spark, cfg, INTERACTIONS) or any(n not in offsets for n in feeds):
+        return None, None
+    parts = []
+    for name, (keys, columns) in feeds.items():
+        try:
+            batch = tables.read_changes(spark, cfg, name, offsets[name]["version"], versions[name])
+        except AnalysisException as exc:
+            log.warning("%s: no change data since version %s (%s): full rebuild", name,
+                        offsets[name]["version"], str(exc).splitlines()[0])  # fmt: skip
+            return None, None
+        # Bronze is append-only: its changes are inserts.
+        batch = batch.filter(F.col("_change_type") == "insert")
+        rows = tables.read_table(spark, cfg, name, versions[name])
+        parts.append(batch_scope(batch, rows, keys, columns))
+    silver = tables.read_table(spark, cfg, INTERACTIONS)
+    scope = list(INTERACTION_SCOPE)
+    last_run = max(o["run_date"] for n, o in offsets.items() if n in feeds)
+    if tables.table_exists(spark, cfg, quality.QUARANTINE_TABLE):
+        parts.append(
+            quality.quarantined_values(
+                tables.read_table(spark, cfg, quality.QUARANTINE_TABLE),
+                INTERACTIONS,
+                last_run,
+                SCOPE_SCHEMA,
+            )
+        )
+    for table, column in (("silver.learners", "learner_id"), ("silver.courses", "course_id")):
+        if tables.table_exists(spark, cfg, table):
+            gone = (
+                tables.read_table(spark, cfg, table)
+                .select(column)
+                .join(passing[table].select(column), column, "left_anti")
+            )
+            # Collected (a few keys at most): spares a scan of silver when nobody left.
+            left = [r[0] for r in gone.collect()]
+            if left:
+                parts.append(silver.filter(F.col(column).isin(left)).select(*scope))
+    old = quality.too_old(cfg.get("quality", {}).get(INTERACTIONS) or [], cfg["run"]["date"])
+    if old is not None:
+        parts.append(silver.filter(old).select(*scope))
+    new = functools.reduce(DataFrame.unionByName, parts[: len(feeds)]).distinct()
+    return functools.reduce(DataFrame.unionByName, parts).distinct(), new
+
+
 def write_checked(
     spark: SparkSession,
     cfg: dict[str, Any],
     flagged: dict[str, DataFrame],
     results: list[dict[str, Any]],
+    interaction_scope: DataFrame | None = None,
 ) -> dict[str, int]:
-    """Rows per silver table and quarantine rows of the run, after writing the passing rows to
-    silver and replacing the run date's rows of the quarantine and data quality tables."""
+    """Rows per silver table and quarantine rows of the run, after merging the passing rows into
+    silver (the whole table, or for interactions with a scope only the scope's groups) and
+    replacing the run date's rows of the quarantine and data quality tables."""
     run_date, batch_id = cfg["run"]["date"], cfg["run"].get("batch_id")
-    counts = tables.overwrite_tables(
-        spark, cfg, {name: quality.passing_rows(rows) for name, rows in flagged.items()}
-    )
+    counts = {}
+    for name, rows in flagged.items():
+        passed = quality.passing_rows(rows)
+        if name == INTERACTIONS and interaction_scope is not None:
+            merged = tables.merge_table(passed, cfg, name, within=interaction_scope)
+        else:
+            merged = tables.merge_table(passed, cfg, name, delete_unmatched=True)
+        log.info("%s: %s", name, merged)
+        counts[name] = tables.read_table(spark, cfg, name).count()
     quarantine = functools.reduce(
         DataFrame.unionByName,
         [
@@ -153,9 +364,9 @@ def write_checked(
 
 
 def lms_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFrame]:
-    """The silver tables, by name, from the LMS's and the crawled catalog's bronze tables."""
+    """silver.learners, courses and enrollments, by name, from the LMS's and the crawled
+    catalog's bronze tables (whole snapshots)."""
     read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
-    weights = cfg["interactions"]
 
     learners = read("bronze.lms_learners").transform(conform_learners)
     catalog_source = cfg["sources"].get("catalog") or {}
@@ -170,24 +381,29 @@ def lms_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFrame]
         .transform(with_catalog_details, catalog)
     )
     enrollments = read("bronze.lms_enrollments").transform(conform_enrollments)
-    events = activity_events_as_interactions(read("bronze.lms_activity_events")).unionByName(
-        ratings_as_interactions(read("bronze.lms_ratings"))
-    )
-    interactions = (
-        events.transform(dedupe_interactions)
-        .transform(with_confidence, weights["event_weights"], weights["rate_weight_per_star"])
-        .transform(conform_interactions)
-    )
     return {
         "silver.learners": learners,
         "silver.courses": courses,
         "silver.enrollments": enrollments,
-        "silver.interactions": interactions,
     }
 
 
+def lms_interactions(cfg: dict[str, Any], bronze: dict[str, DataFrame]) -> DataFrame:
+    """silver.interactions rows (unchecked) from the LMS activity events and ratings given."""
+    weights = cfg["interactions"]
+    events = activity_events_as_interactions(bronze["bronze.lms_activity_events"]).unionByName(
+        ratings_as_interactions(bronze["bronze.lms_ratings"])
+    )
+    return (
+        events.transform(dedupe_interactions)
+        .transform(with_confidence, weights["event_weights"], weights["rate_weight_per_star"])
+        .transform(conform_interactions)
+    )
+
+
 def oulad_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFrame]:
-    """The silver tables, by name, from the OULAD's bronze tables (lakehouse.oulad)."""
+    """silver.learners, courses and enrollments, by name, from the OULAD's bronze tables
+    (lakehouse.oulad; whole snapshots)."""
     read = lambda part: tables.read_table(  # noqa: E731
         spark, cfg, cfg["sources"]["files"]["oulad"]["files"][part]["bronze"]
     )
@@ -199,10 +415,15 @@ def oulad_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFram
         "silver.enrollments": oulad_enrollments(
             read("student_registration"), student_info, read("courses"), months
         ),
-        "silver.interactions": oulad_interactions(
-            read("student_vle"), months, float(cfg["oulad"]["click_weight"])
-        ),
     }
+
+
+def oulad_interactions_of(cfg: dict[str, Any], bronze: dict[str, DataFrame]) -> DataFrame:
+    """silver.interactions rows (unchecked) from the OULAD studentVle rows given."""
+    part = cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
+    return oulad_interactions(
+        bronze[part], cfg["oulad"]["start_months"], float(cfg["oulad"]["click_weight"])
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         "--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}"
     )
     p.add_argument("--batch-id", default=None, help="lineage batch id (default: generated)")
+    p.add_argument(
+        "--full-rebuild",
+        action="store_true",
+        help="refine and gold recompute everything instead of only what changed",
+    )
 
     p = command("sql", "run a Spark SQL query against the tables by name", _sql)
     p.add_argument("query", help='e.g. "SELECT count(*) AS n FROM gold.recommendations"')
@@ -179,7 +184,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    cfg = run_config(args.profile, args.date, args.batch_id)
+    cfg = run_config(args.profile, args.date, args.batch_id, args.full_rebuild)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     run_nightly(cfg, stages=stages, console=err)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.bronze import without_deleted
@@ -19,6 +19,19 @@ INTERACTION_COLUMNS = (
     "source",
 )
 EVENT_TYPES = ("view", "progress", "quiz", "complete")
+# The group an interaction belongs to in incremental runs (lakehouse.changes): every silver and
+# fact row derived from an event depends only on the events of its learner, course and day.
+INTERACTION_SCOPE = ("learner_id", "course_id", "event_date")
+
+
+def lms_interaction_scope(time_column: str) -> dict[str, Column]:
+    """The INTERACTION_SCOPE of an LMS bronze row (activity event or rating) as columns, computed
+    as activity_events_as_interactions, ratings_as_interactions and dedupe_interactions do."""
+    return {
+        "learner_id": F.col("learner_id").cast("bigint"),
+        "course_id": F.col("course_id").cast("bigint"),
+        "event_date": F.to_date(F.to_timestamp(time_column)),
+    }
 
 
 def activity_events_as_interactions(lms_events: DataFrame) -> DataFrame:

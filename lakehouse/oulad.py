@@ -222,6 +222,17 @@ def oulad_learners(student_info: DataFrame) -> DataFrame:
     )
 
 
+def student_vle_scope(start_months: Mapping[str, int] | None = None) -> dict[str, Column]:
+    """The interaction scope (learner_id, course_id, event_date) of a bronze studentVle row as
+    columns, computed as oulad_interactions does."""
+    start = presentation_start_col("code_presentation", start_months)
+    return {
+        "learner_id": F.col("id_student").cast("bigint"),
+        "course_id": F.col("id_site").cast("bigint"),
+        "event_date": F.date_add(start, F.col("date").cast("int")),
+    }
+
+
 def oulad_interactions(
     student_vle: DataFrame,
     start_months: Mapping[str, int] | None = None,

@@ -250,6 +250,37 @@ def enforce_thresholds(results: Sequence[Mapping[str, Any]]) -> None:
     )
 
 
+def quarantined_values(
+    quarantine: DataFrame, table: str, run_date: dt.date, schema: str
+) -> DataFrame:
+    """The distinct values (columns of the DDL `schema`) of the rows of `table` quarantined on
+    run_date, read back from their JSON: what an incremental run checks again (a row that
+    failed a reference or a freshness rule may pass on a later night)."""
+    parsed = F.from_json("offending_values", schema)
+    names = [f.split()[0] for f in schema.split(", ")]
+    return (
+        quarantine.filter((F.col("table_name") == table) & (F.col("run_date") == F.lit(run_date)))
+        .select(parsed.alias("_row"))
+        .select(*[F.col(f"_row.{n}").alias(n) for n in names])
+        .distinct()
+    )
+
+
+def too_old(rules: Sequence[Mapping[str, Any]], run_date: dt.date) -> Column | None:
+    """Whether a row is older than a freshness rule of the table allows on run_date (the rows
+    that age out of a table between two nights); None when the table has no freshness rule."""
+    found = None
+    for rule in rules:
+        if rule.get("check") != "freshness":
+            continue
+        oldest = dt.datetime.combine(
+            run_date - dt.timedelta(days=int(rule["max_age_days"])), dt.time()
+        )
+        old = F.col(rule["column"]).cast("timestamp") < F.lit(oldest)
+        found = old if found is None else found | old
+    return found
+
+
 def _validate(table: str, rule: Mapping[str, Any]) -> None:
     name = rule.get("rule", "<unnamed>")
     check = rule.get("check")

@@ -26,19 +26,28 @@ def data_end(run_date: dt.date) -> dt.datetime:
 
 
 def job_arguments(description: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    """The standard job arguments: --profile, --date, --batch-id."""
+    """The standard job arguments: --profile, --date, --batch-id, --full-rebuild."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", default=None, help="conf/ profile (default: local)")
     parser.add_argument("--date", default=None, help="run date YYYY-MM-DD (default: today, UTC)")
     parser.add_argument("--batch-id", default=None, help="lineage batch id (default: generated)")
+    parser.add_argument(
+        "--full-rebuild",
+        action="store_true",
+        help="recompute from the whole of the previous layer, not only what changed",
+    )
     return parser.parse_args(argv)
 
 
-def run_config(profile: str | None, date: str | None, batch_id: str | None) -> dict[str, Any]:
-    """The profile's settings with the run section filled in (date and batch id)."""
+def run_config(
+    profile: str | None, date: str | None, batch_id: str | None, full_rebuild: bool = False
+) -> dict[str, Any]:
+    """The profile's settings with the run section filled in (date, batch id, and full_rebuild
+    when asked for; otherwise conf's `run.full_rebuild`)."""
     cfg = load_config(profile)
     cfg = with_run(cfg, date=date or cfg["run"]["date"])
     cfg["run"]["batch_id"] = batch_id or new_batch_id(cfg["run"]["date"])
+    cfg["run"]["full_rebuild"] = bool(full_rebuild or cfg["run"].get("full_rebuild"))
     return cfg
 
 
@@ -52,7 +61,7 @@ def job_main(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = job_arguments(description, argv)
-    cfg = run_config(args.profile, args.date, args.batch_id)
+    cfg = run_config(args.profile, args.date, args.batch_id, args.full_rebuild)
     spark = build_session(cfg, app_name=f"course-lakehouse {description}")
     try:
         result = run(spark, cfg)

@@ -48,6 +48,27 @@ COURSE_ATTRIBUTES = (
     "parent_course_id",
 )
 LMS_COURSE_ITEM_TYPE = "course"
+ACTIVITY_FACT_COLUMNS = (
+    "learner_key",
+    "course_key",
+    "date_key",
+    "learner_id",
+    "course_id",
+    "activity_date",
+    "first_event_at",
+    "events",
+    "views",
+    "minutes_viewed",
+    "clicks",
+    "progress_events",
+    "max_progress",
+    "quizzes",
+    "avg_quiz_score",
+    "completions",
+    "ratings",
+    "rating_stars",
+    "confidence",
+)
 
 
 def _timestamp(value: dt.datetime | dt.date) -> Column:
@@ -227,15 +248,16 @@ def date_dimension(dates: DataFrame, date_column: str = "event_date") -> DataFra
     )
 
 
-def learning_activity_facts(
-    interactions: DataFrame, dim_learner: DataFrame, dim_course: DataFrame
-) -> DataFrame:
-    """gold.fact_learning_activity: one row per learner, item and day (learner_id, course_id,
-    date_key) with events, minutes viewed, clicks, progress, quiz scores, completions and
-    confidence, keyed to the learner and course versions valid at the day's first event."""
+def daily_activity(interactions: DataFrame) -> DataFrame:
+    """One row per learner, item and day (learner_id, course_id, activity_date) with the day's
+    first event time (first_event_at), events, views, minutes viewed, clicks, progress, quiz
+    scores, completions, ratings and their stars, and confidence: the measures of
+    gold.fact_learning_activity, from which the other gold tables aggregate activity."""
     is_type = lambda t: F.col("event_type") == t  # noqa: E731
-    daily = interactions.groupBy("learner_id", "course_id", "event_date").agg(
-        F.min("event_ts").alias("first_event_ts"),
+    return interactions.groupBy(
+        "learner_id", "course_id", F.col("event_date").alias("activity_date")
+    ).agg(
+        F.min("event_ts").alias("first_event_at"),
         F.count(F.lit(1)).alias("events"),
         F.count(F.when(is_type("view"), 1)).alias("views"),
         F.sum(F.when(is_type("view"), F.col("value")).otherwise(0.0)).alias("minutes_viewed"),
@@ -249,54 +271,53 @@ def learning_activity_facts(
         F.avg(F.when(is_type("quiz"), F.col("value"))).alias("avg_quiz_score"),
         F.count(F.when(is_type("complete"), 1)).alias("completions"),
         F.count(F.when(is_type("rate"), 1)).alias("ratings"),
+        F.sum(F.when(is_type("rate"), F.col("value")).otherwise(0.0)).alias("rating_stars"),
         F.sum("weight").alias("confidence"),
     )
-    keyed = daily.transform(
-        with_version_key, dim_learner, "learner_id", "first_event_ts", "learner_key"
-    ).transform(with_version_key, dim_course, "course_id", "first_event_ts", "course_key")
+
+
+def learning_activity_facts(
+    interactions: DataFrame, dim_learner: DataFrame, dim_course: DataFrame
+) -> DataFrame:
+    """gold.fact_learning_activity: one row per learner, item and day (learner_id, course_id,
+    date_key) with the daily_activity measures, keyed to the learner and course versions valid
+    at the day's first event."""
+    keyed = (
+        daily_activity(interactions)
+        .transform(with_version_key, dim_learner, "learner_id", "first_event_at", "learner_key")
+        .transform(with_version_key, dim_course, "course_id", "first_event_at", "course_key")
+    )
     return keyed.select(
-        "learner_key",
-        "course_key",
-        _date_key("event_date").alias("date_key"),
-        "learner_id",
-        "course_id",
-        F.col("event_date").alias("activity_date"),
-        "events",
-        "views",
-        "minutes_viewed",
-        "clicks",
-        "progress_events",
-        "max_progress",
-        "quizzes",
-        "avg_quiz_score",
-        "completions",
-        "ratings",
-        "confidence",
+        *ACTIVITY_FACT_COLUMNS[:2],
+        _date_key("activity_date").alias("date_key"),
+        *ACTIVITY_FACT_COLUMNS[3:],
     )
 
 
 def enrollment_facts(
     enrollments: DataFrame,
-    interactions: DataFrame,
+    activity: DataFrame,
     courses: DataFrame,
     dim_learner: DataFrame,
     dim_course: DataFrame,
 ) -> DataFrame:
     """gold.fact_enrollment: one accumulating-snapshot row per enrolment (learner_id,
     course_id): enrolled, first activity (started), completed, score, status, events,
-    days_to_complete; keyed to the versions valid when the learner enrolled."""
+    days_to_complete; keyed to the versions valid when the learner enrolled. `activity` is
+    daily_activity (or the activity facts)."""
     # Activity on an item (an OULAD VLE page) counts for the enrolment in its parent course.
     parents = courses.select("course_id", "parent_course_id")
     activity = (
-        interactions.join(parents, "course_id", "left")
+        activity.join(parents, "course_id", "left")
         .select(
             "learner_id",
             F.explode(F.array("course_id", "parent_course_id")).alias("enrolled_course_id"),
-            "event_ts",
+            "first_event_at",
+            "events",
         )
         .filter(F.col("enrolled_course_id").isNotNull())
         .groupBy("learner_id", F.col("enrolled_course_id").alias("course_id"))
-        .agg(F.min("event_ts").alias("started_at"), F.count(F.lit(1)).alias("events"))
+        .agg(F.min("first_event_at").alias("started_at"), F.sum("events").alias("events"))
     )
     rows = (
         enrollments.join(activity, ["learner_id", "course_id"], "left")
@@ -328,38 +349,41 @@ def _ratio(part: str, whole: str) -> Column:
     return F.when(F.col(whole) > 0, F.round(F.col(part) / F.col(whole), 4))
 
 
-def _window_days(run_date: dt.date, days: int) -> Column:
-    """Whether event_date is one of the `days` days ending on run_date (inclusive)."""
-    return F.col("event_date").between(
-        F.lit(run_date - dt.timedelta(days=days - 1)), F.lit(run_date)
-    )
+def _window_days(run_date: dt.date, days: int, column: str = "activity_date") -> Column:
+    """Whether the date column is one of the `days` days ending on run_date (inclusive)."""
+    return F.col(column).between(F.lit(run_date - dt.timedelta(days=days - 1)), F.lit(run_date))
 
 
 def course_statistics(
-    courses: DataFrame, enrollments: DataFrame, interactions: DataFrame, run_date: dt.date
+    courses: DataFrame, enrollments: DataFrame, activity: DataFrame, run_date: dt.date
 ) -> DataFrame:
     """gold.course_stats: one row per course (course_id; course_key of its current version) with
     enrollments, completion rate, average score and rating, and distinct active learners ever
-    and in the 7 and 30 days ending on the run date (events after it are ignored)."""
+    and in the 7 and 30 days ending on the run date (days after it are ignored), from the
+    daily_activity rows (or the activity facts)."""
     enrolled = enrollments.groupBy("course_id").agg(
         F.count(F.lit(1)).alias("enrollments"),
         F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),
         F.avg(F.when(F.col("status") == "completed", F.col("score"))).alias("avg_score"),
     )
-    rated = (
-        interactions.filter(F.col("event_date") <= F.lit(run_date))
-        .groupBy("course_id")
+    # One row per course and learner first: three distinct counts over the activity would
+    # each expand and shuffle every row.
+    learners = (
+        activity.filter(F.col("activity_date") <= F.lit(run_date))
+        .groupBy("course_id", "learner_id")
         .agg(
-            F.count(F.when(F.col("event_type") == "rate", 1)).alias("ratings"),
-            F.avg(F.when(F.col("event_type") == "rate", F.col("value"))).alias("avg_rating"),
-            F.countDistinct("learner_id").alias("active_learners"),
-            F.countDistinct(F.when(_window_days(run_date, 7), F.col("learner_id"))).alias(
-                "active_learners_7d"
-            ),
-            F.countDistinct(F.when(_window_days(run_date, 30), F.col("learner_id"))).alias(
-                "active_learners_30d"
-            ),
+            F.sum("ratings").alias("ratings"),
+            F.sum("rating_stars").alias("rating_stars"),
+            F.max(_window_days(run_date, 7).cast("int")).alias("in_7d"),
+            F.max(_window_days(run_date, 30).cast("int")).alias("in_30d"),
         )
+    )
+    rated = learners.groupBy("course_id").agg(
+        F.sum("ratings").alias("ratings"),
+        F.when(F.sum("ratings") > 0, F.sum("rating_stars") / F.sum("ratings")).alias("avg_rating"),
+        F.count(F.lit(1)).alias("active_learners"),
+        F.sum("in_7d").alias("active_learners_7d"),
+        F.sum("in_30d").alias("active_learners_30d"),
     )
     counts = ["enrollments", "completions", "ratings", "active_learners"]
     counts += ["active_learners_7d", "active_learners_30d"]
@@ -403,18 +427,19 @@ def _streaks(active_days: DataFrame, run_date: dt.date) -> DataFrame:
 
 
 def learner_engagement(
-    learners: DataFrame, interactions: DataFrame, enrollments: DataFrame, run_date: dt.date
+    learners: DataFrame, activity: DataFrame, enrollments: DataFrame, run_date: dt.date
 ) -> DataFrame:
     """gold.learner_engagement: one row per learner (learner_id; learner_key of its current
     version) as of the run date: last activity, recency in days, active days and events in the
     30 days ending on the run date, longest and current streak of consecutive active days,
-    enrolments, completions and completion ratio."""
+    enrolments, completions and completion ratio; activity from the daily_activity rows (or the
+    activity facts)."""
     days = (
-        interactions.filter(F.col("event_date") <= F.lit(run_date))
-        .groupBy("learner_id", "event_date")
-        .agg(F.count(F.lit(1)).alias("events"))
+        activity.filter(F.col("activity_date") <= F.lit(run_date))
+        .groupBy("learner_id", F.col("activity_date").alias("event_date"))
+        .agg(F.sum("events").alias("events"))
     )
-    recent = _window_days(run_date, 30)
+    recent = _window_days(run_date, 30, "event_date")
     activity = days.groupBy("learner_id").agg(
         F.min("event_date").alias("first_activity_date"),
         F.max("event_date").alias("last_activity_date"),

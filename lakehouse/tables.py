@@ -10,6 +10,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, in_scope, with_row_hash
 from lakehouse.config import table_conf
 
 
@@ -122,10 +123,257 @@ def _writer(df: DataFrame, cfg: dict[str, Any], name: str, mode: str):
     if batch_id:
         # Shows up in DESCRIBE HISTORY, tying each commit to the run that made it.
         writer = writer.option("userMetadata", f"batch_id={batch_id}")
-    partition_by = table_conf(cfg, name).get("partition_by")
+    declared = table_conf(cfg, name)
+    partition_by = declared.get("partition_by")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    # Delta takes table properties from writer options only when the write creates the table;
+    # ensure_table_properties sets them on a table that already exists.
+    for key, value in (declared.get("properties") or {}).items():
+        writer = writer.option(key, str(value).lower() if isinstance(value, bool) else str(value))
     return writer
+
+
+def ensure_table_properties(spark: SparkSession, cfg: dict[str, Any], name: str) -> bool:
+    """Whether table `name` had to be given its declared `properties` (one ALTER TABLE commit)
+    because it lacked some, e.g. a change data feed on a table created before it was declared."""
+    declared = {
+        k: str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in (table_conf(cfg, name).get("properties") or {}).items()
+    }
+    if not declared or not table_exists(spark, cfg, name):
+        return False
+    path = table_path(cfg, name)
+    current = DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {}
+    missing = {k: v for k, v in declared.items() if current.get(k) != v}
+    if not missing:
+        return False
+    settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+    return True
+
+
+DELETE_MARKER = "_delete"
+
+
+def merge_table(
+    df: DataFrame,
+    cfg: dict[str, Any],
+    name: str,
+    *,
+    hash_column: str = ROW_HASH,
+    delete_unmatched: bool = False,
+    within: DataFrame | None = None,
+) -> dict[str, int]:
+    """Rows inserted, updated and deleted in table `name` by one MERGE of df on the table's keys
+    (conf `tables:`), df's payload hash in `hash_column` (added when df lacks it).
+
+    A key whose hash is unchanged is not touched, so merging the same rows again changes nothing
+    and makes no commit. delete_unmatched deletes every row whose key df lacks (df is the whole
+    table); `within` (a DataFrame of values of some columns) deletes only the rows with those
+    values whose key df lacks (df is the whole of those groups). A table that does not exist
+    yet, or whose columns differ from df's, is written whole instead (created or migrated;
+    refused with `within`, whose df is not the whole table).
+    """
+    spark = df.sparkSession
+    if hash_column not in df.columns:
+        df = with_row_hash(df, hash_column)
+    keys = list(table_conf(cfg, name)["keys"])
+    if not keys:
+        raise ValueError(f"{name} has no keys in conf/ to merge on")
+    exists = table_exists(spark, cfg, name)
+    if exists and within is not None and read_table(spark, cfg, name).columns != df.columns:
+        # df holds some groups only: writing it whole would lose the others.
+        raise ValueError(
+            f"{name} has columns {read_table(spark, cfg, name).columns}, the rows to merge "
+            f"{df.columns}: run a full rebuild (--full-rebuild) to migrate it"
+        )
+    if not exists or read_table(spark, cfg, name).columns != df.columns:
+        overwrite_table(df, cfg, name)
+        ensure_table_properties(spark, cfg, name)
+        return {"inserted": read_table(spark, cfg, name).count(), "updated": 0, "deleted": 0}
+    path = table_path(cfg, name)
+    deletes = delete_unmatched or within is not None
+    # Read several times (the rows, their keys, their hashes): computed once.
+    df = df.persist()
+    # A few rows (an incremental batch) are joined to the table by broadcasting them.
+    small = df.count() <= BROADCAST_ROWS
+    try:
+        source = df.withColumn(DELETE_MARKER, F.lit(False))
+        current = read_table(spark, cfg, name)
+        if deletes:
+            # Deletes travel in the source as marked keys (rather than a WHEN NOT MATCHED BY
+            # SOURCE clause), so that the source below holds every change and only changes.
+            if within is not None:
+                current = in_scope(current, within, broadcast=within.count() <= BROADCAST_ROWS)
+            gone = (
+                current.select(*keys)
+                .join(df.select(*keys), keys, "left_anti")
+                .withColumn(DELETE_MARKER, F.lit(True))
+            )
+            source = source.unionByName(gone, allowMissingColumns=True)
+        # Only rows that change something: a MERGE with nothing to do would still commit.
+        unchanged = read_table(spark, cfg, name).select(*keys, hash_column)
+        if small:
+            unchanged = unchanged.join(F.broadcast(df.select(*keys)), keys, "left_semi")
+        source = (
+            source.filter(~F.col(DELETE_MARKER))
+            .join(unchanged, [*keys, hash_column], "left_anti")
+            .unionByName(source.filter(F.col(DELETE_MARKER)))
+            .persist()
+        )
+        if not source.limit(1).count():
+            source.unpersist()
+            return {"inserted": 0, "updated": 0, "deleted": 0}
+        before = table_version(spark, cfg, name)
+        merge = (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
+            .whenMatchedDelete(condition=f"s.{DELETE_MARKER}")
+            .whenMatchedUpdate(
+                condition=f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)",
+                set={f"`{c}`": f"s.`{c}`" for c in df.columns},
+            )
+            .whenNotMatchedInsert(
+                condition=f"NOT s.{DELETE_MARKER}",
+                values={f"`{c}`": f"s.`{c}`" for c in df.columns},
+            )
+        )
+        _with_batch_metadata(spark, cfg, merge.execute)
+        source.unpersist()
+    finally:
+        df.unpersist()
+    if table_version(spark, cfg, name) == before:
+        return {"inserted": 0, "updated": 0, "deleted": 0}
+    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
+    count = lambda key: int(metrics.get(key) or 0)  # noqa: E731
+    return {
+        "inserted": count("numTargetRowsInserted"),
+        "updated": count("numTargetRowsUpdated"),
+        "deleted": count("numTargetRowsDeleted"),
+    }
+
+
+def _with_batch_metadata(spark: SparkSession, cfg: dict[str, Any], action: Any) -> Any:
+    # A MERGE takes no writer options: its commit's userMetadata comes from the session.
+    batch_id = cfg.get("run", {}).get("batch_id")
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    if not batch_id:
+        return action()
+    spark.conf.set(key, f"batch_id={batch_id}")
+    try:
+        return action()
+    finally:
+        spark.conf.unset(key)
+
+
+def read_changes(
+    spark: SparkSession, cfg: dict[str, Any], name: str, after: int, until: int
+) -> DataFrame:
+    """The change data feed of table `name` for the versions after `after` up to `until`: its
+    rows with _change_type (insert, delete, update_preimage, update_postimage), _commit_version
+    and _commit_timestamp; no rows when until <= after. Raises (AnalysisException) when the
+    table did not record changes over the range."""
+    if until <= after:
+        empty = read_table(spark, cfg, name).limit(0)
+        return empty.select(
+            "*",
+            F.lit(None).cast("string").alias("_change_type"),
+            F.lit(None).cast("bigint").alias("_commit_version"),
+            F.lit(None).cast("timestamp").alias("_commit_timestamp"),
+        )
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", int(after) + 1)
+        .option("endingVersion", int(until))
+        .load(table_path(cfg, name))
+    )
+
+
+OFFSETS = "control.offsets"
+OFFSETS_SCHEMA = (
+    "consumer STRING, table_name STRING, version BIGINT, run_date DATE, "
+    "previous_version BIGINT, previous_run_date DATE, batch_id STRING, committed_at TIMESTAMP"
+)
+# Commits that change no rows: a consumer's offset never needs to move past them.
+MAINTENANCE_OPERATIONS = ("OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES")
+
+
+def read_offsets(
+    spark: SparkSession, cfg: dict[str, Any], consumer: str, run_date: dt.date
+) -> dict[str, dict]:
+    """Per table a consumer reads incrementally, where its run for run_date starts: the last
+    version processed and the run date that processed it ({table_name: {"version": int,
+    "run_date": date}}). A rerun of the last run date starts where that run started, so that it
+    processes the same batch again; a table is missing when there is no such start (a full run).
+    """
+    if not table_exists(spark, cfg, OFFSETS):
+        return {}
+    starts = {}
+    for r in read_table(spark, cfg, OFFSETS).filter(F.col("consumer") == consumer).collect():
+        version, day = r["version"], r["run_date"]
+        if day == run_date:
+            version, day = r["previous_version"], r["previous_run_date"]
+        if version is not None:
+            starts[r["table_name"]] = {"version": int(version), "run_date": day}
+    return starts
+
+
+def last_data_version(spark: SparkSession, cfg: dict[str, Any], name: str, until: int) -> int:
+    """The latest version of table `name` up to `until` whose commit changed rows (not an
+    OPTIMIZE, VACUUM or property change): the offset to record after processing `until`, the
+    same whether or not maintenance ran since."""
+    history = (
+        DeltaTable.forPath(spark, table_path(cfg, name))
+        .history()
+        .filter((F.col("version") <= until) & ~F.col("operation").isin(*MAINTENANCE_OPERATIONS))
+        .agg(F.max("version"))
+        .first()[0]
+    )
+    return int(until if history is None else history)
+
+
+def advance_offsets(
+    spark: SparkSession, cfg: dict[str, Any], consumer: str, versions: dict[str, int]
+) -> None:
+    """Records (one MERGE on consumer and table) that a consumer processed each table up to its
+    version on the run date, keeping where that run date started (previous_version and
+    previous_run_date, what a rerun of it starts from); called only after the consumer's own
+    outputs committed."""
+    if not versions:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = spark.createDataFrame(
+        [(consumer, table, int(version), cfg["run"]["date"], None, None,
+          cfg["run"].get("batch_id"), now)
+         for table, version in sorted(versions.items())],
+        OFFSETS_SCHEMA,
+    )  # fmt: skip
+    if not table_exists(spark, cfg, OFFSETS):
+        overwrite_table(rows, cfg, OFFSETS)
+        return
+    rerun = "t.run_date = s.run_date"
+    (
+        DeltaTable.forPath(spark, table_path(cfg, OFFSETS))
+        .alias("t")
+        .merge(rows.alias("s"), "t.consumer = s.consumer AND t.table_name = s.table_name")
+        .whenMatchedUpdate(
+            set={
+                "version": "s.version",
+                "run_date": "s.run_date",
+                "previous_version": f"CASE WHEN {rerun} THEN t.previous_version ELSE t.version END",
+                "previous_run_date": (
+                    f"CASE WHEN {rerun} THEN t.previous_run_date ELSE t.run_date END"
+                ),
+                "batch_id": "s.batch_id",
+                "committed_at": "s.committed_at",
+            }
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
 
 
 def append_new_files(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import os
 
 import pytest
 from chispa import assert_df_equality
@@ -83,24 +83,16 @@ def strict_cfg(tmp_path, profile, spark):
     return cfg
 
 
-def lenient(cfg):
-    """The same profile with every rule's error threshold at 50%."""
-    cfg = copy.deepcopy(cfg)
-    for rules in cfg["quality"].values():
-        for rule in rules:
-            rule["error_threshold"] = 0.5
-    return cfg
-
-
 def read(spark, cfg, name):
     return tables.read_table(spark, cfg, name)
 
 
-def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg):
+def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg, lenient):
     cfg = lenient(strict_cfg)
 
     counts = refine.run(spark, cfg)
-    refine.run(spark, cfg)  # a rerun of the night replaces its quality rows, never duplicates
+    # A rerun processes the night's batch again and replaces its quality rows, never duplicates.
+    again = refine.run(spark, cfg)
 
     assert counts == {
         "silver.learners": 3,
@@ -108,7 +100,10 @@ def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg)
         "silver.enrollments": 2,
         "silver.interactions": 3,
         QUARANTINE_TABLE: 4,
+        "interactions_mode": "full",
+        "interactions_bronze_rows": 6,
     }
+    assert again == counts
     quarantine = read(spark, cfg, QUARANTINE_TABLE).select(
         "run_date", "batch_id", "table_name", "rule", "check_type", "reason", "source_batch"
     )
@@ -163,7 +158,7 @@ def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg)
     assert sorted(interactions.collect()) == [(1, "view"), (2, "progress"), (3, "rate")]
 
 
-def test_a_threshold_breach_fails_the_run_and_changes_no_table(spark, strict_cfg):
+def test_a_threshold_breach_fails_the_run_and_changes_no_table(spark, strict_cfg, lenient):
     refine.run(spark, lenient(strict_cfg))
     watched = (*SILVER, QUARANTINE_TABLE, RUNS_TABLE)
     before = {name: tables.table_version(spark, strict_cfg, name) for name in watched}
@@ -182,3 +177,41 @@ def test_a_threshold_breach_fails_the_run_and_changes_no_table(spark, strict_cfg
         assert f"rule {rule} " in message
     assert {name: tables.table_version(spark, strict_cfg, name) for name in watched} == before
     assert read(spark, strict_cfg, RUNS_TABLE).filter("batch_id = 'refine-2'").count() == 0
+
+
+def test_reprocessing_a_batch_rewrites_nothing(spark, nights):
+    cfg, dates, load_night = nights
+    load_night(dates[0])
+    refine.run(spark, with_run(cfg, date=dates[0], batch_id="n1"))
+    load_night(dates[1])
+    second = refine.run(spark, with_run(cfg, date=dates[1], batch_id="n2"))
+    versions = {name: tables.table_version(spark, cfg, name) for name in SILVER}
+    files = {name: data_files(cfg, name) for name in SILVER}
+    runs = tables.read_table(spark, cfg, RUNS_TABLE).drop("batch_id")
+    expected_runs = spark.createDataFrame(runs.collect(), runs.schema)
+
+    # A rerun of the night (or one after a crash before the offsets were recorded) processes
+    # the night's batch again: the new events, the late one and the tombstone.
+    again = refine.run(spark, with_run(cfg, date=dates[1], batch_id="n2-again"))
+
+    assert second["interactions_mode"] == again["interactions_mode"] == "incremental"
+    assert again["interactions_bronze_rows"] == second["interactions_bronze_rows"] > 0
+    for name in SILVER:
+        assert tables.table_version(spark, cfg, name) == versions[name], name
+        assert data_files(cfg, name) == files[name], name
+    # The same quality figures for the same batch.
+    assert_df_equality(
+        tables.read_table(spark, cfg, RUNS_TABLE).drop("batch_id"),
+        expected_runs,
+        ignore_row_order=True,
+    )
+    offsets = tables.read_offsets(spark, cfg, refine.CONSUMER, dt.date(2026, 10, 12))
+    assert offsets["bronze.lms_activity_events"]["version"] == tables.table_version(
+        spark, cfg, "bronze.lms_activity_events"
+    )
+
+
+def data_files(cfg, name):
+    """A table's data and deletion vector files."""
+    path = tables.table_path(cfg, name)
+    return sorted(f for root, _, fs in os.walk(path) if "_delta_log" not in root for f in fs)

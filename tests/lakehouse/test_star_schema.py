@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from lakehouse.star_schema import (
     course_dimension,
     course_statistics,
+    daily_activity,
     date_dimension,
     enrollment_facts,
     learner_dimension,
@@ -311,17 +312,21 @@ def test_learning_activity_facts_per_learner_item_and_day_keyed_to_versions(spar
 
     expected = spark.createDataFrame(
         [
-            (101, 1010, 20261002, 1, 10, d1.date(), 8, 2, 15.0, 0, 2, 0.75, 2, 0.5, 1, 1, 22.0),
-            (102, 1010, 20261003, 1, 10, d2.date(), 1, 1, 2.0, 0, 0, None, 0, None, 0, 0, 1.0),
-            (201, 1100, 20261002, 2, 11, d1.date(), 2, 0, 0.0, 10, 0, None, 0, None, 0, 0, 2.0),
-            (201, None, 20261002, 2, 99, d1.date(), 1, 1, 1.0, 0, 0, None, 0, None, 0, 0, 1.0),
+            (101, 1010, 20261002, 1, 10, d1.date(), d1, 8, 2, 15.0, 0, 2, 0.75, 2, 0.5, 1, 1,
+             4.0, 22.0),
+            (102, 1010, 20261003, 1, 10, d2.date(), d2, 1, 1, 2.0, 0, 0, None, 0, None, 0, 0,
+             0.0, 1.0),
+            (201, 1100, 20261002, 2, 11, d1.date(), d1, 2, 0, 0.0, 10, 0, None, 0, None, 0, 0,
+             0.0, 2.0),
+            (201, None, 20261002, 2, 99, d1.date(), d1, 1, 1, 1.0, 0, 0, None, 0, None, 0, 0,
+             0.0, 1.0),
         ],
         "learner_key bigint, course_key bigint, date_key int, learner_id bigint, "
-        "course_id bigint, activity_date date, events bigint, views bigint, "
-        "minutes_viewed double, clicks bigint, progress_events bigint, max_progress double, "
-        "quizzes bigint, avg_quiz_score double, completions bigint, ratings bigint, "
-        "confidence double",
-    )
+        "course_id bigint, activity_date date, first_event_at timestamp, events bigint, "
+        "views bigint, minutes_viewed double, clicks bigint, progress_events bigint, "
+        "max_progress double, quizzes bigint, avg_quiz_score double, completions bigint, "
+        "ratings bigint, rating_stars double, confidence double",
+    )  # fmt: skip
     _equal(out, expected)
 
 
@@ -354,7 +359,9 @@ def test_enrollment_facts_accumulate_milestones_and_roll_items_up_to_their_cours
         "course_key bigint, course_id bigint, valid_from timestamp, valid_to timestamp",
     )
 
-    out = enrollment_facts(enrollments, interactions, courses, _learner_versions(spark), dim_course)
+    activity = daily_activity(interactions)
+
+    out = enrollment_facts(enrollments, activity, courses, _learner_versions(spark), dim_course)
 
     expected = spark.createDataFrame(
         [
@@ -414,7 +421,7 @@ def test_course_statistics_with_ratings_and_active_learners_over_7_and_30_days(s
         INTERACTIONS,
     )
 
-    out = course_statistics(courses, enrollments, interactions, RUN)
+    out = course_statistics(courses, enrollments, daily_activity(interactions), RUN)
 
     expected = spark.createDataFrame(
         [
@@ -447,7 +454,7 @@ def test_learner_engagement_recency_windows_streaks_with_gaps_and_completion_rat
         "learner_id bigint, course_id bigint, status string",
     )
 
-    out = learner_engagement(learners, interactions, enrollments, RUN)
+    out = learner_engagement(learners, daily_activity(interactions), enrollments, RUN)
 
     expected = spark.createDataFrame(
         [

@@ -56,6 +56,7 @@ TABLES = {
         "path": "silver/t",
         "keys": ["id"],
         "partition_by": ["day"],
+        "properties": {"delta.enableChangeDataFeed": True},
         "grain": "One  thing,\nper day.",
         "description": "What | it is for.",
     }
@@ -108,8 +109,9 @@ def test_table_catalog_renders_layers_tables_and_columns():
             "",
             "## silver",
             "",
-            "Cleaned, typed, current data in one model for every source (LMS and OULAD), rebuilt "
-            "from bronze every night after the data-quality rules.",
+            "Cleaned, typed, current data in one model for every source (LMS and OULAD), merged "
+            "from bronze every night after the data-quality rules (interactions: only what bronze "
+            "received since the last run).",
             "",
             "| table | grain |",
             "|---|---|",
@@ -124,6 +126,7 @@ def test_table_catalog_renders_layers_tables_and_columns():
             "- **Partitioned by:** `day`",
             "- **Z-ordered by:** no Z-order",
             "- **Path:** `silver/t`",
+            "- **Delta properties:** `delta.enableChangeDataFeed = true`",
             "",
             "| column | type | meaning |",
             "|---|---|---|",

@@ -152,3 +152,75 @@ def test_a_second_maintenance_run_sets_the_retention_only_once(spark, cfg):
         r["operation"] for r in tables.table_history(spark, cfg, "gold.t_facts").collect()
     ]
     assert operations.count("SET TBLPROPERTIES") == 1
+
+
+def merged_files(cfg, name):
+    """The data files of a table, with their deletion vectors (a MERGE that changed nothing
+    adds and removes neither)."""
+    path = tables.table_path(cfg, name)
+    return sorted(f for root, _, files in os.walk(path) for f in files if "_delta_log" not in root)
+
+
+def test_merge_upserts_by_hash_and_merging_the_same_rows_again_changes_nothing(spark, cfg):
+    first = spark.createDataFrame([(1, 1, 1.0), (2, 2, 2.0), (3, 3, 3.0)], SCHEMA)
+    assert tables.merge_table(first, cfg, "gold.t_facts") == {
+        "inserted": 3,
+        "updated": 0,
+        "deleted": 0,
+    }
+    second = spark.createDataFrame([(1, 1, 1.0), (2, 2, 20.0), (4, 4, 4.0)], SCHEMA)
+
+    merged = tables.merge_table(second, cfg, "gold.t_facts", delete_unmatched=True)
+    version, files = (
+        tables.table_version(spark, cfg, "gold.t_facts"),
+        merged_files(cfg, "gold.t_facts"),
+    )
+    again = tables.merge_table(second, cfg, "gold.t_facts", delete_unmatched=True)
+
+    assert merged == {"inserted": 1, "updated": 1, "deleted": 1}
+    assert again == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert tables.table_version(spark, cfg, "gold.t_facts") == version
+    assert merged_files(cfg, "gold.t_facts") == files
+    assert_df_equality(
+        tables.read_table(spark, cfg, "gold.t_facts").drop("_row_hash"),
+        second,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_merge_within_a_scope_deletes_only_the_scope_rows_it_was_not_given(spark, cfg):
+    tables.merge_table(
+        spark.createDataFrame([(1, 1, 1.0), (1, 2, 2.0), (2, 1, 3.0)], SCHEMA), cfg, "gold.t_facts"
+    )
+    scope = spark.createDataFrame([(1,)], "learner_id bigint")
+
+    merged = tables.merge_table(
+        spark.createDataFrame([(1, 2, 5.0)], SCHEMA), cfg, "gold.t_facts", within=scope
+    )
+
+    assert merged == {"inserted": 0, "updated": 1, "deleted": 1}
+    assert_df_equality(
+        tables.read_table(spark, cfg, "gold.t_facts").drop("_row_hash"),
+        spark.createDataFrame([(1, 2, 5.0), (2, 1, 3.0)], SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_declared_properties_are_set_on_creation_and_on_an_existing_table(spark, cfg):
+    cfg["tables"]["silver.t_plain"]["properties"] = {"delta.enableChangeDataFeed": True}
+    tables.append_table(rows(spark, 0, 3), cfg, "gold.t_facts")
+    cfg["tables"]["gold.t_facts"]["properties"] = {"delta.enableChangeDataFeed": True}
+    tables.append_table(rows(spark, 0, 3), cfg, "silver.t_plain")
+
+    assert tables.ensure_table_properties(spark, cfg, "silver.t_plain") is False
+    assert tables.ensure_table_properties(spark, cfg, "gold.t_facts") is True
+    tables.append_table(rows(spark, 10, 2), cfg, "gold.t_facts")
+
+    after = tables.table_version(spark, cfg, "gold.t_facts") - 1
+    changes = tables.read_changes(
+        spark, cfg, "gold.t_facts", after, tables.table_version(spark, cfg, "gold.t_facts")
+    )
+    assert sorted(r["learner_id"] for r in changes.collect()) == [10, 11]
+    assert tables.read_changes(spark, cfg, "gold.t_facts", 5, 5).count() == 0

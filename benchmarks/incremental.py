@@ -1,0 +1,189 @@
+"""Benchmark: an incremental night against a `--full-rebuild` night on the OULAD, with ~1% new
+studentVle interactions, and a check that both leave the same silver and gold tables.
+
+    OULAD_CSV_DIR=/work/shared/data/oulad/csv \\
+    .venv/bin/python benchmarks/incremental.py --root /tmp/incr-bench [--fraction 0.01]
+
+1. A drop folder under the root links the real OULAD CSVs (nothing is copied), and night 1
+   (ingest, refine, gold; the profile's run date) builds every table from them.
+2. The lakehouse is copied twice. A new CSV in the drop folder then holds a `--fraction` sample
+   of the real studentVle rows moved one day later (late clicks on days that mostly have some
+   already, new learner x item x day groups for the rest).
+3. Night 2 (the next date) runs ingest, refine and gold incrementally on one copy and with
+   `--full-rebuild` on the other, each stage timed, with the load average before and after
+   (other processes share the CPUs).
+4. Every silver and gold table of the two copies is compared (all columns but the batch id;
+   not gold.data_quality_runs, whose figures describe each run's batch); the script fails if
+   any differs.
+
+Prints a Markdown table to paste into benchmarks/RESULTS.md. Train and score are not run: they
+do not depend on how silver and gold were built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gzip
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+STAGES = ("ingest", "refine", "gold")
+# Tables of silver and gold that refine and gold do not build from silver and gold content.
+NOT_COMPARED = ("gold.data_quality_runs", "gold.recommendations", "gold.learning_paths")
+# Columns naming the batch that wrote a row: they differ between the two copies by design.
+RUN_COLUMNS = {"batch_id", "source_batch"}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` shows them."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def link_drop(source: Path, drop: Path) -> None:
+    """A drop folder holding a symbolic link to each file of the OULAD CSV folder."""
+    drop.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.iterdir()):
+        target = drop / file.name
+        if not target.exists():
+            target.symlink_to(file.resolve())
+
+
+def write_late_clicks(source: Path, target: Path, fraction: float, seed: int) -> int:
+    """Rows written to target: a `fraction` sample of studentVle's rows (every 1/fraction-th row
+    from a seeded offset), each moved one day later, as a CSV with studentVle's header."""
+    import random
+
+    step = round(1 / fraction)
+    offset = random.Random(seed).randrange(step)
+    written = 0
+    with (
+        gzip.open(source, "rt", encoding="utf-8", newline="") as rows,
+        open(target, "w", encoding="utf-8", newline="") as out,
+    ):
+        reader, writer = csv.reader(rows), csv.writer(out, quoting=csv.QUOTE_ALL)
+        header = next(reader)
+        writer.writerow(header)
+        date = header.index("date")
+        for i, fields in enumerate(reader):
+            if i % step != offset:
+                continue
+            fields[date] = str(int(fields[date]) + 1)
+            writer.writerow(fields)
+            written += 1
+    return written
+
+
+def night(spark, cfg, label: str) -> list[tuple[str, float, str, str, str]]:
+    """(stage, seconds, load before, load after, result) of each stage of one night."""
+    from lakehouse.nightly import stage_runner
+
+    rows = []
+    for stage in STAGES:
+        before = load_average()
+        started = time.monotonic()
+        result = stage_runner(stage)(spark, cfg)
+        took = time.monotonic() - started
+        brief = {k: v for k, v in result.items() if "mode" in k or "groups" in k or "bronze" in k}
+        rows.append((stage, took, before, load_average(), str(brief)))
+        print(f"{label} {stage}: {took:.1f} s (load {before} -> {load_average()}) {brief}")
+    return rows
+
+
+def differences(spark, a_cfg, b_cfg) -> dict[str, tuple[int, int]]:
+    """Per compared table whose contents differ: (rows only in a, rows only in b)."""
+    from lakehouse import tables
+
+    found = {}
+    compared = [
+        name
+        for name in a_cfg["tables"]
+        if name.partition(".")[0] in ("silver", "gold") and name not in NOT_COMPARED
+    ]
+    for name in compared:
+        a, b = tables.read_table(spark, a_cfg, name), tables.read_table(spark, b_cfg, name)
+        columns = [c for c in a.columns if c not in RUN_COLUMNS]
+        only_a = a.select(*columns).exceptAll(b.select(*columns)).count()
+        only_b = b.select(*columns).exceptAll(a.select(*columns)).count()
+        print(f"compare {name}: {only_a} rows only incremental, {only_b} only full")
+        if only_a or only_b:
+            found[name] = (only_a, only_b)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="work folder (not in the repository)")
+    parser.add_argument("--fraction", type=float, default=0.01, help="share of studentVle rows")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--driver-memory", default="6g")
+    args = parser.parse_args()
+
+    root = Path(args.root).resolve()
+    source = Path(os.environ.get("OULAD_CSV_DIR", "../shared/data/oulad/csv")).resolve()
+    drop = root / "drop"
+    link_drop(source, drop)
+    # The profile reads its drop folder from OULAD_CSV_DIR and its root from LAKEHOUSE_HOME.
+    os.environ["OULAD_CSV_DIR"] = str(drop)
+
+    from lakehouse.runs import run_config
+    from lakehouse.spark import build_session
+
+    def profile(copy: str, day: dt.date | None, batch: str, full: bool = False) -> dict:
+        os.environ["LAKEHOUSE_HOME"] = str(root / copy)
+        cfg = run_config("oulad", day.isoformat() if day else None, batch, full)
+        cfg["spark"]["conf"]["spark.driver.memory"] = args.driver_memory
+        return cfg
+
+    first = profile("first", None, "bench-night-1")
+    run_date = first["run"]["date"]
+    spark = build_session(first, app_name="benchmark incremental")
+    report = []
+    try:
+        first_marker = root / "first" / "night-1.done"
+        if not first_marker.exists():
+            report += [("night 1 (first, full)", *r) for r in night(spark, first, "night 1")]
+            first_marker.write_text("done\n")
+        for copy in ("incremental", "full"):
+            shutil.rmtree(root / copy, ignore_errors=True)
+            shutil.copytree(root / "first", root / copy, symlinks=True)
+        late = drop / "studentVle.csv.late-clicks.csv"
+        if not late.exists():
+            rows = write_late_clicks(source / "studentVle.csv.gz", late, args.fraction, args.seed)
+            print(f"{late}: {rows} rows")
+        next_day = run_date + dt.timedelta(days=1)
+        incremental = profile("incremental", next_day, "bench-night-2")
+        full = profile("full", next_day, "bench-night-2", full=True)
+        report += [("night 2 incremental", *r) for r in night(spark, incremental, "incremental")]
+        report += [("night 2 --full-rebuild", *r) for r in night(spark, full, "full")]
+        diffs = differences(spark, incremental, full)
+    finally:
+        spark.stop()
+
+    print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+          f"driver memory {args.driver_memory}; run date {run_date} then {next_day}")  # fmt: skip
+    print("\n| night | stage | wall s | load before | load after | how |")
+    print("|---|---|---:|---|---|---|")
+    for label, stage, seconds, before, after, brief in report:
+        print(f"| {label} | {stage} | {seconds:.1f} | {before} | {after} | {brief} |")
+    totals = {}
+    for label, _, seconds, *_ in report:
+        totals[label] = totals.get(label, 0.0) + seconds
+    for label, total in totals.items():
+        print(f"| {label} | total | {total:.1f} | | | |")
+    inc, fullt = totals["night 2 incremental"], totals["night 2 --full-rebuild"]
+    print(
+        f"\nincremental / full = {inc:.1f} / {fullt:.1f} = {inc / fullt:.3f} (1/{fullt / inc:.1f})"
+    )
+    if diffs:
+        raise SystemExit(f"incremental and full rebuild differ: {diffs}")
+    print("every compared silver and gold table is identical")
+
+
+if __name__ == "__main__":
+    main()
