@@ -237,8 +237,14 @@ def _candidates(
     # less than (rank + 1) * 2**-24 * |u| * |v| in any summation order: anything within twice
     # that of the k-th best float32 score may still make the exact top k.
     user_norm = np.sqrt((users.astype(np.float64) ** 2).sum(axis=1))
-    slack = (rank + 1) * 2.0**-23 * user_norm * item_norm
-    rows, cols = np.nonzero((scores >= (threshold - slack)[:, None]) & (scores > -np.inf))
+    low = threshold - (rank + 1) * 2.0**-23 * user_norm * item_norm
+    # Compared in float32 (a float64 bound would convert the whole block): rounded down so that
+    # no candidate is lost, and above -inf so that excluded cells never pass.
+    bound = low.astype(np.float32)
+    bound = np.where(bound > low, np.nextafter(bound, np.float32(-np.inf)), bound)
+    bound = np.maximum(bound, np.finfo(np.float32).min)
+    # flatnonzero of the flat mask is several times faster than a 2-D nonzero.
+    rows, cols = np.divmod(np.flatnonzero(scores >= bound[:, None]), m)
     products = users[rows] * items[cols]
     exact = np.zeros(len(rows))
     for j in range(products.shape[1]):
