@@ -16,6 +16,7 @@ from lakehouse.course_content import (
     learner_profiles,
     most_similar_engaged,
 )
+from lakehouse.recommender import task_slots
 
 RECOMMENDATION_COLUMNS = (
     "run_date",
@@ -119,7 +120,8 @@ def blocked_top_k(
     # the function, sorted by course_id so that a lower index breaks a tie (sorted here:
     # Spark's sort would cost a sampling job and a shuffle).
     items = course_factors.select(F.col("id").cast("bigint").alias("course_id"), "features")
-    table = items.toArrow()
+    # One task: they are few, and each task of a tiny job costs more than its rows.
+    table = items.coalesce(1).toArrow()
     course_ids = table.column("course_id").to_numpy()
     order = np.argsort(course_ids, kind="stable")
     course_ids = course_ids[order]
@@ -133,6 +135,10 @@ def blocked_top_k(
         asked = F.broadcast(learners.select(F.col("learner_id").cast("bigint")))
         users = users.join(asked, "learner_id", "left_semi")
     excluded = _excluded_cells(exclude, asked, course_ids)
+    # Each task costs a fixed ~60 ms (Arrow stream and Python worker round trip) while a
+    # block's arithmetic takes milliseconds: no more partitions than tasks run at once.
+    # (coalesce never adds partitions.)
+    users = users.coalesce(task_slots(users.sparkSession))
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
