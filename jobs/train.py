@@ -183,9 +183,16 @@ def evaluate_on_holdout(
     tops = {
         "als": als_top_k(train, evaluated, recipe["als"], k),
         "popularity": top_k(popularity_candidates(evaluated, popularity_scores(train)), seen, k),
+        # Neighbours only of the courses the evaluated learners engaged with: all it scores.
         "item_similarity": top_k(
             item_neighbour_scores(
-                evaluated, train, item_similarities(train, int(evaluation.get("neighbours", 20)))
+                evaluated,
+                train,
+                item_similarities(
+                    train,
+                    int(evaluation.get("neighbours", 20)),
+                    seen.join(evaluated, "learner_id", "left_semi"),
+                ),
             ),
             seen,
             k,

@@ -172,13 +172,21 @@ def popularity_scores(confidence: DataFrame) -> DataFrame:
     )
 
 
-def item_similarities(confidence: DataFrame, neighbours: int) -> DataFrame:
+def item_similarities(
+    confidence: DataFrame, neighbours: int, courses: DataFrame | None = None
+) -> DataFrame:
     """One row per (course_id, neighbour_id) for each course's `neighbours` most similar other
-    courses: the cosine `similarity` of their learner confidence vectors (ties by neighbour_id)."""
+    courses: the cosine `similarity` of their learner confidence vectors (ties by neighbour_id);
+    only for the course_ids of `courses` when given (their neighbours may be any course)."""
     pairs = confidence.select("learner_id", "course_id", "confidence")
     norms = pairs.groupBy("course_id").agg(F.sqrt(F.sum(F.col("confidence") ** 2)).alias("norm"))
+    # The self-join by learner is the cost (on OULAD about 247M pair rows): restricting its
+    # left side to the courses asked for leaves their rows exact and skips the others.
+    left = pairs
+    if courses is not None:
+        left = pairs.join(courses.select("course_id").distinct(), "course_id", "left_semi")
     dots = (
-        pairs.alias("a")
+        left.alias("a")
         .join(pairs.alias("b"), "learner_id")
         .filter(F.col("a.course_id") != F.col("b.course_id"))
         .groupBy(

@@ -8,6 +8,7 @@ import os
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.ml.recommendation import ALS
+from pyspark.sql import functions as F
 
 from lakehouse.recommender import (
     MAX_ALS_ID,
@@ -329,6 +330,21 @@ def test_item_similarities_keep_each_courses_top_cosine_neighbours(spark):
     )
     assert_approx_df_equality(out, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
     assert 2 / (norm10 * norm12) < 12 / (norm12 * 4)
+
+
+def test_item_similarities_of_some_courses_equal_those_rows_of_all_courses(spark):
+    confidence = spark.createDataFrame(
+        [(1, 10, 1.0), (1, 11, 2.0), (1, 12, 1.0), (2, 10, 2.0), (2, 12, 3.0), (3, 11, 1.0),
+         (3, 13, 4.0), (4, 12, 1.0), (4, 13, 2.0), (4, 10, 5.0)],
+        CONFIDENCE,
+    )  # fmt: skip
+    asked = spark.createDataFrame([(11,), (13,), (13,), (99,)], "course_id bigint")
+
+    out = item_similarities(confidence, neighbours=2, courses=asked)
+
+    expected = item_similarities(confidence, neighbours=2).filter(F.col("course_id").isin(11, 13))
+    assert expected.count() == 4
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_item_neighbour_scores_sum_similarities_to_the_learners_courses(spark):
