@@ -26,7 +26,6 @@ import logging
 import sys
 from typing import Any
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -139,11 +138,9 @@ def build_activity_facts(
     if not cfg["run"].get("full_rebuild") and _has_columns(spark, cfg):
         offset = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"]).get(INTERACTIONS)
         if offset is not None:
-            try:
-                changes = tables.read_changes(spark, cfg, INTERACTIONS, offset["version"], version)
-            except AnalysisException as exc:
-                log.warning("%s: no change data since version %s (%s): full rebuild",
-                            INTERACTIONS, offset["version"], str(exc).splitlines()[0])  # fmt: skip
+            changes = tables.changes_if_recorded(
+                spark, cfg, INTERACTIONS, offset["version"], version
+            )
     if changes is None:
         facts = learning_activity_facts(interactions, dim_learner, dim_course)
         merged = tables.merge_table(facts, cfg, ACTIVITY, delete_unmatched=True)

@@ -42,7 +42,6 @@ import logging
 import sys
 from typing import Any
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -285,11 +284,10 @@ def incremental_scope(
         return None, None
     parts = []
     for name, (keys, columns) in feeds.items():
-        try:
-            batch = tables.read_changes(spark, cfg, name, offsets[name]["version"], versions[name])
-        except AnalysisException as exc:
-            log.warning("%s: no change data since version %s (%s): full rebuild", name,
-                        offsets[name]["version"], str(exc).splitlines()[0])  # fmt: skip
+        batch = tables.changes_if_recorded(
+            spark, cfg, name, offsets[name]["version"], versions[name]
+        )
+        if batch is None:
             return None, None
         # Bronze is append-only: its changes are inserts.
         batch = batch.filter(F.col("_change_type") == "insert")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from typing import Any
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, in_scope, with_row_hash
 from lakehouse.config import table_conf
+
+log = logging.getLogger("lakehouse.tables")
 
 
 def table_path(cfg: dict[str, Any], name: str) -> str:
@@ -266,6 +270,23 @@ def _with_batch_metadata(spark: SparkSession, cfg: dict[str, Any], action: Any) 
         return action()
     finally:
         spark.conf.unset(key)
+
+
+def changes_if_recorded(
+    spark: SparkSession, cfg: dict[str, Any], name: str, after: int, until: int
+) -> DataFrame | None:
+    """read_changes, or None (with a warning saying why) when table `name` did not record its
+    changes over the range: the caller then rebuilds in full."""
+    changes = read_changes(spark, cfg, name, after, until)
+    try:
+        # Delta checks the range only when a query reads it (reading nothing is optimised
+        # away): one row makes the check, here rather than in the caller's first action.
+        changes.limit(1).count()
+        return changes
+    except AnalysisException as exc:
+        log.warning("%s: no change data since version %s (%s): full rebuild",
+                    name, after, str(exc).splitlines()[0])  # fmt: skip
+        return None
 
 
 def read_changes(

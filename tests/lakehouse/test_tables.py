@@ -224,3 +224,15 @@ def test_declared_properties_are_set_on_creation_and_on_an_existing_table(spark,
     )
     assert sorted(r["learner_id"] for r in changes.collect()) == [10, 11]
     assert tables.read_changes(spark, cfg, "gold.t_facts", 5, 5).count() == 0
+
+
+def test_changes_if_recorded_is_none_for_versions_without_a_change_data_feed(spark, cfg, caplog):
+    tables.append_table(rows(spark, 0, 3), cfg, "gold.t_facts")
+    tables.append_table(rows(spark, 3, 2), cfg, "gold.t_facts")  # no change data feed
+    version = tables.table_version(spark, cfg, "gold.t_facts")
+
+    missing = tables.changes_if_recorded(spark, cfg, "gold.t_facts", version - 1, version)
+
+    assert missing is None
+    assert "gold.t_facts: no change data since version" in caplog.text
+    assert tables.changes_if_recorded(spark, cfg, "gold.t_facts", version, version).count() == 0
