@@ -185,14 +185,14 @@ def merge_table(
     keys = list(table_conf(cfg, name)["keys"])
     if not keys:
         raise ValueError(f"{name} has no keys in conf/ to merge on")
-    exists = table_exists(spark, cfg, name)
-    if exists and within is not None and read_table(spark, cfg, name).columns != df.columns:
+    target = read_table(spark, cfg, name) if table_exists(spark, cfg, name) else None
+    if target is not None and within is not None and target.columns != df.columns:
         # df holds some groups only: writing it whole would lose the others.
         raise ValueError(
-            f"{name} has columns {read_table(spark, cfg, name).columns}, the rows to merge "
+            f"{name} has columns {target.columns}, the rows to merge "
             f"{df.columns}: run a full rebuild (--full-rebuild) to migrate it"
         )
-    if not exists or read_table(spark, cfg, name).columns != df.columns:
+    if target is None or target.columns != df.columns:
         overwrite_table(df, cfg, name)
         ensure_table_properties(spark, cfg, name)
         return {"inserted": read_table(spark, cfg, name).count(), "updated": 0, "deleted": 0}
@@ -204,10 +204,10 @@ def merge_table(
     small = df.count() <= BROADCAST_ROWS
     try:
         source = df.withColumn(DELETE_MARKER, F.lit(False))
-        current = read_table(spark, cfg, name)
         if deletes:
             # Deletes travel in the source as marked keys (rather than a WHEN NOT MATCHED BY
             # SOURCE clause), so that the source below holds every change and only changes.
+            current = target
             if within is not None:
                 current = in_scope(current, within, broadcast=within.count() <= BROADCAST_ROWS)
             gone = (
@@ -217,7 +217,7 @@ def merge_table(
             )
             source = source.unionByName(gone, allowMissingColumns=True)
         # Only rows that change something: a MERGE with nothing to do would still commit.
-        unchanged = read_table(spark, cfg, name).select(*keys, hash_column)
+        unchanged = target.select(*keys, hash_column)
         if small:
             unchanged = unchanged.join(F.broadcast(df.select(*keys)), keys, "left_semi")
         source = (
