@@ -142,6 +142,15 @@ def test_recommendation_rows_types_and_rounding(spark):
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def assert_same_top_k(out, expected):
+    """Both top-k DataFrames hold the same rows, compared in (learner_id, rank) order."""
+    assert_df_equality(
+        out.orderBy("learner_id", "rank"),
+        expected.orderBy("learner_id", "rank"),
+        ignore_nullable=True,
+    )
+
+
 def brute_force_top_k(learners, learner_factors, course_factors, exclude, k):
     return top_k(factor_scores(learners, learner_factors, course_factors), exclude, k)
 
@@ -168,11 +177,7 @@ def test_blocked_top_k_equals_brute_force_with_ties_exclusions_and_few_courses(s
     for k in (1, 2, 3, 10):  # 10 > the 4 courses: fewer rows
         out = blocked_top_k(learners, learner_factors, course_factors, exclude, k)
         expected = brute_force_top_k(learners, learner_factors, course_factors, exclude, k)
-        assert_df_equality(
-            out.orderBy("learner_id", "rank"),
-            expected.orderBy("learner_id", "rank"),
-            ignore_nullable=True,
-        )
+        assert_same_top_k(out, expected)
 
 
 def test_blocked_top_k_of_tiny_blocks_ranks_ties_by_course_id(spark):
@@ -214,11 +219,7 @@ def test_blocked_top_k_equals_brute_force_on_random_factors(spark):
     # Scores are computed as factor_scores does (float products summed in double): equal
     # to the last bit, not only within a tolerance.
     assert expected.count() == 100 * 10
-    assert_df_equality(
-        out.orderBy("learner_id", "rank"),
-        expected.orderBy("learner_id", "rank"),
-        ignore_nullable=True,
-    )
+    assert_same_top_k(out, expected)
 
 
 def test_blocked_top_k_without_exclusions_equals_brute_force_over_every_course(spark):
@@ -235,11 +236,7 @@ def test_blocked_top_k_without_exclusions_equals_brute_force_over_every_course(s
 
     expected = brute_force_top_k(learners, learner_factors, course_factors, nothing, 3)
     assert expected.count() == 3 * 3
-    assert_df_equality(
-        out.orderBy("learner_id", "rank"),
-        expected.orderBy("learner_id", "rank"),
-        ignore_nullable=True,
-    )
+    assert_same_top_k(out, expected)
 
 
 def test_blocked_top_k_of_every_learner_equals_brute_force_over_the_factor_rows(spark):
@@ -257,11 +254,7 @@ def test_blocked_top_k_of_every_learner_equals_brute_force_over_the_factor_rows(
 
     expected = brute_force_top_k(everyone, learner_factors, course_factors, exclude, 5)
     assert expected.count() == 30 * 5
-    assert_df_equality(
-        out.orderBy("learner_id", "rank"),
-        expected.orderBy("learner_id", "rank"),
-        ignore_nullable=True,
-    )
+    assert_same_top_k(out, expected)
 
 
 def test_blocked_top_k_of_no_learners_or_no_courses_is_empty(spark):
