@@ -175,8 +175,12 @@ def _tune(args: argparse.Namespace) -> int:
     finally:
         spark.stop()
     metric = next(key for key in result if key.startswith("best_ndcg"))
+    plain = metric.removeprefix("best_")
     err.print(
-        f"{metric} {result[metric]:.4f} after {result['trials']} trials (run {result['run_id']})"
+        f"validation {result['validation_window']}: {plain} {result[metric]:.4f} after "
+        f"{result['trials']} trials (run {result['run_id']}); on the holdout the best settings "
+        f"score {result[f'holdout_{plain}']:.4f}, the profile's "
+        f"{result[f'profile_holdout_{plain}']:.4f}"
     )
     out.print("# best settings, for conf recommender.als:")
     out.print(yaml.safe_dump({"als": result["best_als"]}, sort_keys=False), end="")
