@@ -259,9 +259,17 @@ def test_als_blocks_spread_over_cores_within_block_size_bounds(pairs, parallelis
 
 @pytest.mark.parametrize(
     ("max_iter", "interval", "expected"),
-    [(12, 10, -1), (19, 10, -1), (20, 10, 10), (50, 10, 10), (50, 0, -1), (50, -1, -1)],
+    [
+        (8, 10, -1),
+        (10, 10, -1),
+        (12, 10, 10),
+        (16, 10, 10),
+        (50, 10, 10),
+        (50, 0, -1),
+        (50, -1, -1),
+    ],
 )
-def test_checkpoint_interval_only_for_fits_of_two_intervals_or_more(max_iter, interval, expected):
+def test_checkpoint_interval_only_for_fits_longer_than_one_interval(max_iter, interval, expected):
     assert checkpoint_interval(max_iter, interval) == expected
 
 
