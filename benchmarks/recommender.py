@@ -297,7 +297,14 @@ def main() -> None:
         if not args.no_item_similarity:
             neighbours = int((rec.get("evaluation") or {}).get("neighbours", 20))
             tops["item similarity"] = top_k(
-                lr.item_neighbour_scores(learners, train, lr.item_similarities(train, neighbours)),
+                lr.item_neighbour_scores(
+                    learners,
+                    train,
+                    # As the train job does: only the rows the evaluated learners' courses use.
+                    lr.item_similarities(
+                        train, neighbours, seen.join(learners, "learner_id", "left_semi")
+                    ),
+                ),
                 seen,
                 K,
             )

@@ -186,7 +186,7 @@ def item_similarities(
     # left side to the courses asked for leaves their rows exact and skips the others.
     left = pairs
     if courses is not None:
-        left = pairs.join(courses.select("course_id").distinct(), "course_id", "left_semi")
+        left = pairs.join(courses.select("course_id"), "course_id", "left_semi")
     dots = (
         left.alias("a")
         .join(pairs.alias("b"), "learner_id")
