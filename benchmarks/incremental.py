@@ -2,16 +2,23 @@
 studentVle interactions, and a check that both leave the same silver and gold tables.
 
     OULAD_CSV_DIR=/work/shared/data/oulad/csv \\
-    .venv/bin/python benchmarks/incremental.py --root /tmp/incr-bench [--fraction 0.01]
+    .venv/bin/python benchmarks/incremental.py --root /tmp/incr-bench [--fraction 0.01] \\
+        [--shape today|late]
 
 1. A drop folder under the root links the real OULAD CSVs (nothing is copied), and night 1
    (ingest, refine, gold; the profile's run date) builds every table from them.
 2. The lakehouse is copied twice. A new CSV in the drop folder then holds a `--fraction` sample
-   of the real studentVle rows moved one day later (late clicks on days that mostly have some
-   already, new learner x item x day groups for the rest).
+   of the real studentVle rows (every 1/fraction-th row from a seeded offset), with one of two
+   shapes:
+   - `today` (the usual night): every sampled click is moved to night 2's date, the day the
+     nightly's feed delivers. All its learner x item x day groups are new.
+   - `late` (the worst case): every sampled click is moved one day later, so late clicks land
+     all over the history, on days that mostly have some already; every file of silver and of
+     the facts holds some of their groups.
 3. Night 2 (the next date) runs ingest, refine and gold incrementally on one copy and with
    `--full-rebuild` on the other, each stage timed, with the load average before and after
-   (other processes share the CPUs).
+   (other processes share the CPUs). An untimed incremental night 2 on a third copy runs
+   first: the JVM's JIT warm-up would otherwise be charged to whichever night ran first.
 4. Every silver and gold table of the two copies is compared (all columns but the batch id;
    not gold.data_quality_runs, whose figures describe each run's batch); the script fails if
    any differs.
@@ -30,6 +37,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 STAGES = ("ingest", "refine", "gold")
@@ -53,9 +61,12 @@ def link_drop(source: Path, drop: Path) -> None:
             target.symlink_to(file.resolve())
 
 
-def write_late_clicks(source: Path, target: Path, fraction: float, seed: int) -> int:
+def write_clicks(
+    source: Path, target: Path, fraction: float, seed: int, moved: Callable[[str, int], int]
+) -> int:
     """Rows written to target: a `fraction` sample of studentVle's rows (every 1/fraction-th row
-    from a seeded offset), each moved one day later, as a CSV with studentVle's header."""
+    from a seeded offset), each with its day `moved(code_presentation, date)`, as a CSV with
+    studentVle's header."""
     import random
 
     step = round(1 / fraction)
@@ -68,11 +79,11 @@ def write_late_clicks(source: Path, target: Path, fraction: float, seed: int) ->
         reader, writer = csv.reader(rows), csv.writer(out, quoting=csv.QUOTE_ALL)
         header = next(reader)
         writer.writerow(header)
-        date = header.index("date")
+        date, presentation = header.index("date"), header.index("code_presentation")
         for i, fields in enumerate(reader):
             if i % step != offset:
                 continue
-            fields[date] = str(int(fields[date]) + 1)
+            fields[date] = str(moved(fields[presentation], int(fields[date])))
             writer.writerow(fields)
             written += 1
     return written
@@ -120,6 +131,10 @@ def main() -> None:
     parser.add_argument("--root", required=True, help="work folder (not in the repository)")
     parser.add_argument("--fraction", type=float, default=0.01, help="share of studentVle rows")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--shape", choices=("today", "late"), default="today",
+        help="today: the sample is night 2's clicks; late: each click one day later",
+    )  # fmt: skip
     parser.add_argument("--driver-memory", default="6g")
     args = parser.parse_args()
 
@@ -130,6 +145,7 @@ def main() -> None:
     # The profile reads its drop folder from OULAD_CSV_DIR and its root from LAKEHOUSE_HOME.
     os.environ["OULAD_CSV_DIR"] = str(drop)
 
+    from lakehouse.oulad import presentation_start
     from lakehouse.runs import run_config
     from lakehouse.spark import build_session
 
@@ -148,16 +164,30 @@ def main() -> None:
         if not first_marker.exists():
             report += [("night 1 (first, full)", *r) for r in night(spark, first, "night 1")]
             first_marker.write_text("done\n")
-        for copy in ("incremental", "full"):
+        for copy in ("warm-up", "incremental", "full"):
             shutil.rmtree(root / copy, ignore_errors=True)
             shutil.copytree(root / "first", root / copy, symlinks=True)
-        late = drop / "studentVle.csv.late-clicks.csv"
-        if not late.exists():
-            rows = write_late_clicks(source / "studentVle.csv.gz", late, args.fraction, args.seed)
-            print(f"{late}: {rows} rows")
         next_day = run_date + dt.timedelta(days=1)
+        clicks = drop / f"studentVle.csv.{args.shape}-clicks-{args.fraction}-{args.seed}.csv"
+        # Night 1 read the real files only: any other file in the drop folder is night 2's.
+        for other in drop.glob("studentVle.csv.*-clicks*.csv"):
+            if other != clicks:
+                other.unlink()
+        if not clicks.exists():
+            months = first["oulad"]["start_months"]
+            moved = {
+                "late": lambda _, day: day + 1,
+                "today": lambda p, _: (next_day - presentation_start(p, months)).days,
+            }[args.shape]
+            rows = write_clicks(
+                source / "studentVle.csv.gz", clicks, args.fraction, args.seed, moved
+            )
+            print(f"{clicks}: {rows} rows")
+        warm_up = profile("warm-up", next_day, "bench-night-2")
         incremental = profile("incremental", next_day, "bench-night-2")
         full = profile("full", next_day, "bench-night-2", full=True)
+        night(spark, warm_up, "warm-up (not reported)")
+        shutil.rmtree(root / "warm-up")
         report += [("night 2 incremental", *r) for r in night(spark, incremental, "incremental")]
         report += [("night 2 --full-rebuild", *r) for r in night(spark, full, "full")]
         diffs = differences(spark, incremental, full)
@@ -166,7 +196,8 @@ def main() -> None:
 
     print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-          f"driver memory {args.driver_memory}; run date {run_date} then {next_day}")  # fmt: skip
+          f"driver memory {args.driver_memory}; run date {run_date} then {next_day}; "
+          f"night 2's clicks: {args.shape}, fraction {args.fraction}")  # fmt: skip
     print("\n| night | stage | wall s | load before | load after | how |")
     print("|---|---|---:|---|---|---|")
     for label, stage, seconds, before, after, brief in report:
