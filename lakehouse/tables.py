@@ -178,6 +178,13 @@ def merge_table(
     values whose key df lacks (df is the whole of those groups). A table that does not exist
     yet, or whose columns differ from df's, is written whole instead (created or migrated;
     refused with `within`, whose df is not the whole table).
+
+    A table declaring `key_date` (conf `tables:`) names a column of df, the table and `within`
+    whose value a row's key fixes (the event date of an id hashing the event's time, a date part
+    of the key). Rows and groups dated
+    after the table's last such date cannot match a table row, so only the others are looked up
+    in the table; when every change is such a row (the usual night: today's events), they are
+    appended in one commit instead of MERGEd, which spares the MERGE's scans of the table.
     """
     spark = df.sparkSession
     if hash_column not in df.columns:
@@ -185,6 +192,7 @@ def merge_table(
     keys = list(table_conf(cfg, name)["keys"])
     if not keys:
         raise ValueError(f"{name} has no keys in conf/ to merge on")
+    key_date = table_conf(cfg, name).get("key_date")
     target = read_table(spark, cfg, name) if table_exists(spark, cfg, name) else None
     if target is not None and within is not None and target.columns != df.columns:
         # df holds some groups only: writing it whole would lose the others.
@@ -202,33 +210,55 @@ def merge_table(
     df = df.persist()
     # A few rows (an incremental batch) are joined to the table by broadcasting them.
     small = df.count() <= BROADCAST_ROWS
+    # What may match a table row: everything, or with key_date what is not dated later.
+    may_match = F.lit(True)
+    if key_date is not None:
+        last = target.agg(F.max(key_date)).first()[0]
+        if last is None:
+            may_match = F.lit(False)
+        else:
+            # Rows without a date stay with those that may match (nulls are never "later").
+            may_match = F.coalesce(F.col(key_date) <= F.lit(last), F.lit(True))
     try:
-        source = df.withColumn(DELETE_MARKER, F.lit(False))
+        old = df.filter(may_match)
+        later = df.filter(~may_match)
+        source = old.withColumn(DELETE_MARKER, F.lit(False))
         if deletes:
             # Deletes travel in the source as marked keys (rather than a WHEN NOT MATCHED BY
             # SOURCE clause), so that the source below holds every change and only changes.
             current = target
             if within is not None:
-                current = in_scope(current, within, broadcast=within.count() <= BROADCAST_ROWS)
-            gone = (
-                current.select(*keys)
-                .join(df.select(*keys), keys, "left_anti")
-                .withColumn(DELETE_MARKER, F.lit(True))
-            )
-            source = source.unionByName(gone, allowMissingColumns=True)
+                scope = within.filter(may_match) if key_date is not None else within
+                scope_rows = scope.count()
+                current = in_scope(current, scope, broadcast=scope_rows <= BROADCAST_ROWS)
+            if within is None or scope_rows:
+                gone = (
+                    current.select(*keys)
+                    .join(df.select(*keys), keys, "left_anti")
+                    .withColumn(DELETE_MARKER, F.lit(True))
+                )
+                source = source.unionByName(gone, allowMissingColumns=True)
         # Only rows that change something: a MERGE with nothing to do would still commit.
         unchanged = target.select(*keys, hash_column)
         if small:
-            unchanged = unchanged.join(F.broadcast(df.select(*keys)), keys, "left_semi")
+            unchanged = unchanged.join(F.broadcast(old.select(*keys)), keys, "left_semi")
         source = (
             source.filter(~F.col(DELETE_MARKER))
             .join(unchanged, [*keys, hash_column], "left_anti")
             .unionByName(source.filter(F.col(DELETE_MARKER)))
+            .unionByName(later.withColumn(DELETE_MARKER, F.lit(False)))
             .persist()
         )
         if not source.limit(1).count():
             source.unpersist()
             return {"inserted": 0, "updated": 0, "deleted": 0}
+        if key_date is not None and not source.filter(may_match).limit(1).count():
+            # Only new rows dated after the table's last date (deletes carry no date: they
+            # count as rows that may match): one append, no MERGE.
+            inserted = source.count()
+            append_table(source.drop(DELETE_MARKER), cfg, name)
+            source.unpersist()
+            return {"inserted": inserted, "updated": 0, "deleted": 0}
         before = table_version(spark, cfg, name)
         merge = (
             DeltaTable.forPath(spark, path)

@@ -4,6 +4,7 @@ of readers, on real Delta tables."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import threading
 
@@ -28,6 +29,11 @@ def cfg(base_cfg, tmp_path):
         "zorder_by": ["learner_id", "course_id"],
     }
     out["tables"]["silver.t_plain"] = {"path": "silver/t_plain", "keys": ["learner_id"]}
+    out["tables"]["silver.t_daily"] = {
+        "path": "silver/t_daily",
+        "keys": ["learner_id", "day"],
+        "key_date": "day",
+    }
     out["maintenance"] = {"layers": ["silver", "gold"], "vacuum_retention_hours": 168}
     return out
 
@@ -203,6 +209,62 @@ def test_merge_within_a_scope_deletes_only_the_scope_rows_it_was_not_given(spark
     assert_df_equality(
         tables.read_table(spark, cfg, "gold.t_facts").drop("_row_hash"),
         spark.createDataFrame([(1, 2, 5.0), (2, 1, 3.0)], SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+DAILY = "learner_id bigint, day date, clicks bigint"
+
+
+def daily(spark, *rows):
+    return spark.createDataFrame(
+        [(learner, dt.date(2026, 11, day), clicks) for learner, day, clicks in rows], DAILY
+    )
+
+
+def last_operation(spark, cfg, name):
+    return tables.table_history(spark, cfg, name).orderBy(F.desc("version")).first()["operation"]
+
+
+def test_merge_appends_a_batch_dated_after_the_last_day_without_a_merge(spark, cfg):
+    tables.merge_table(daily(spark, (1, 1, 5), (2, 2, 6)), cfg, "silver.t_daily")
+    scope = daily(spark, (1, 3, 0), (3, 3, 0)).select("learner_id", "day")
+
+    merged = tables.merge_table(
+        daily(spark, (1, 3, 7), (3, 3, 8)), cfg, "silver.t_daily", within=scope
+    )
+    again = tables.merge_table(
+        daily(spark, (1, 3, 7), (3, 3, 8)), cfg, "silver.t_daily", within=scope
+    )
+
+    assert merged == {"inserted": 2, "updated": 0, "deleted": 0}
+    assert last_operation(spark, cfg, "silver.t_daily") == "WRITE"
+    assert again == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert_df_equality(
+        tables.read_table(spark, cfg, "silver.t_daily").drop("_row_hash"),
+        daily(spark, (1, 1, 5), (2, 2, 6), (1, 3, 7), (3, 3, 8)),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_merge_with_a_key_date_still_merges_changes_to_earlier_days_in_one_commit(spark, cfg):
+    tables.merge_table(daily(spark, (1, 1, 5), (2, 1, 6), (2, 2, 9)), cfg, "silver.t_daily")
+    version = tables.table_version(spark, cfg, "silver.t_daily")
+    # Day 1 of learner 1 changes, day 2 of learner 2 is gone (in scope, not given), day 3 is new.
+    scope = daily(spark, (1, 1, 0), (2, 2, 0), (1, 3, 0)).select("learner_id", "day")
+
+    merged = tables.merge_table(
+        daily(spark, (1, 1, 50), (1, 3, 7)), cfg, "silver.t_daily", within=scope
+    )
+
+    assert merged == {"inserted": 1, "updated": 1, "deleted": 1}
+    assert tables.table_version(spark, cfg, "silver.t_daily") == version + 1
+    assert last_operation(spark, cfg, "silver.t_daily") == "MERGE"
+    assert_df_equality(
+        tables.read_table(spark, cfg, "silver.t_daily").drop("_row_hash"),
+        daily(spark, (1, 1, 50), (2, 1, 6), (1, 3, 7)),
         ignore_row_order=True,
         ignore_nullable=True,
     )
