@@ -9,11 +9,15 @@ in control.offsets), are recomputed from silver and MERGEd, groups left without 
 deleted; the offset advances after every gold table committed. The rest is recomputed every
 night from the activity facts and the small silver tables, never from silver.interactions:
 dim_date, fact_enrollment, and the aggregates, whose 7- and 30-day windows and recency move with
-the run date anyway. A rerun of a night starts from where that night first started, so it
-recomputes the same groups. The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute
-the facts from the whole of silver.interactions and merge them the same way; both ways give the
-same tables, because a fact's dimension keys are those of the versions valid at its first event,
-which later nights never change (new versions start at the end of the night that saw them).
+the run date anyway. The dimensions and skill_coverage read only the small silver tables (their
+last data versions are recorded in control.offsets too): when those did not change since gold's
+last run, they are left as that run wrote them, which is what recomputing them would give. A
+rerun of a night starts from where that night first started, so it recomputes the same groups.
+The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute the facts from the
+whole of silver.interactions and merge them the same way (and every other table); both ways
+give the same tables, because a fact's dimension keys are those of the versions valid at its
+first event, which later nights never change (new versions start at the end of the night that
+saw them).
 
 spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02 \
     [--full-rebuild]
@@ -52,6 +56,9 @@ log = logging.getLogger("lakehouse.gold")
 CONSUMER = "gold"
 INTERACTIONS = "silver.interactions"
 ACTIVITY = "gold.fact_learning_activity"
+SKILLS = "gold.skill_coverage"
+# The small silver tables gold reads whole; recorded in control.offsets like interactions.
+SNAPSHOTS = ("silver.learners", "silver.courses", "silver.enrollments")
 
 
 def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> DataFrame | None:
@@ -66,34 +73,42 @@ def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> D
 def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """Rows per gold table after this run, and how the activity facts were built
     (`activity_mode`: incremental or full, and `activity_groups`: learner x item x day groups
-    recomputed)."""
+    recomputed), and the silver snapshot tables unchanged since gold's last run
+    (`unchanged_inputs`)."""
     read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
     run_date: dt.date = cfg["run"]["date"]
     as_of = data_end(run_date)
-    learners = read("silver.learners")
-    courses = read("silver.courses").transform(course_items)
-    enrollments = read("silver.enrollments")
-    # Pinned: changes committed after this version are the next run's.
-    version = tables.table_version(spark, cfg, INTERACTIONS)
-    interactions = tables.read_table(spark, cfg, INTERACTIONS, version)
+    # Pinned: changes committed after these versions are the next run's.
+    versions = {name: tables.table_version(spark, cfg, name) for name in (INTERACTIONS, *SNAPSHOTS)}
+    pinned = lambda name: tables.read_table(spark, cfg, name, versions[name])  # noqa: E731
+    learners = pinned("silver.learners")
+    courses = pinned("silver.courses").transform(course_items)
+    enrollments = pinned("silver.enrollments")
+    version = versions[INTERACTIONS]
+    interactions = pinned(INTERACTIONS)
+    processed = {
+        name: tables.last_data_version(spark, cfg, name, versions[name]) for name in SNAPSHOTS
+    }
+    unchanged = unchanged_snapshots(spark, cfg, processed)
 
     # Written first and read back: the facts and aggregates key on the committed versions.
-    counts = tables.overwrite_tables(
-        spark,
-        cfg,
-        {
-            "gold.dim_learner": learner_dimension(
-                previous_dimension(spark, cfg, "gold.dim_learner"), learners, as_of
-            ),
-            "gold.dim_course": course_dimension(
-                previous_dimension(spark, cfg, "gold.dim_course"), courses, as_of
-            ),
-        },
-    )
+    # A dimension whose silver table did not change since gold's last run stays as it is: the
+    # same snapshot applied again leaves it identical, so rewriting it would only cost time.
+    dimensions = {
+        "gold.dim_learner": ("silver.learners", learner_dimension, learners),
+        "gold.dim_course": ("silver.courses", course_dimension, courses),
+    }
+    outputs = {}
+    for name, (source, build, snapshot) in dimensions.items():
+        previous = previous_dimension(spark, cfg, name)
+        if previous is None or source not in unchanged:
+            outputs[name] = build(previous, snapshot, as_of)
+    counts = tables.overwrite_tables(spark, cfg, outputs)
+    counts.update({name: read(name).count() for name in dimensions if name not in outputs})
     dim_learner, dim_course = read("gold.dim_learner"), read("gold.dim_course")
     activity = build_activity_facts(spark, cfg, interactions, version, dim_learner, dim_course)
     counts[ACTIVITY] = activity.pop("rows")
-    processed = activity.pop("version")
+    processed[INTERACTIONS] = activity.pop("version")
     facts = read(ACTIVITY)
     current_learners = dim_learner.filter(F.col("is_current"))
     current_courses = dim_course.filter(F.col("is_current"))
@@ -115,12 +130,32 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         "gold.learner_engagement": learner_engagement(
             current_learners, facts, enrollments, run_date
         ),
-        "gold.skill_coverage": skill_coverage(learners, courses, enrollments),
     }
+    # Reads silver's learners, courses and enrolments only.
+    if not set(SNAPSHOTS) <= unchanged or not tables.table_exists(spark, cfg, SKILLS):
+        outputs[SKILLS] = skill_coverage(learners, courses, enrollments)
     counts.update(tables.overwrite_tables(spark, cfg, outputs))
+    if SKILLS not in outputs:
+        counts[SKILLS] = read(SKILLS).count()
     # Only after every gold table committed: a run dying earlier reads the same changes again.
-    tables.advance_offsets(spark, cfg, CONSUMER, {INTERACTIONS: processed})
-    return {**counts, **activity}
+    tables.advance_offsets(spark, cfg, CONSUMER, processed)
+    return {**counts, **activity, "unchanged_inputs": sorted(unchanged)}
+
+
+def unchanged_snapshots(
+    spark: SparkSession, cfg: dict[str, Any], processed: dict[str, int]
+) -> set[str]:
+    """The silver snapshot tables (learners, courses, enrolments) whose last data version is the
+    one gold's previous run recorded (none on a full rebuild, or before such a record): the
+    gold tables built from them alone are still what that run left."""
+    if cfg["run"].get("full_rebuild"):
+        return set()
+    offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
+    return {
+        name
+        for name, version in processed.items()
+        if name in offsets and offsets[name]["version"] == version
+    }
 
 
 def build_activity_facts(

@@ -155,6 +155,45 @@ def test_history_across_nights_and_identical_rerun(spark, cfg):
     assert read("gold.fact_enrollment").filter(F.col("days_to_complete") == 32).count() == 1
 
 
+def test_tables_built_from_unchanged_silver_snapshots_are_left_as_they_are(spark, cfg):
+    write_silver(spark, cfg, "Data", [10, 11])
+    first = night(spark, cfg, "2026-11-01")
+    left = ("gold.dim_learner", "gold.dim_course", "gold.skill_coverage")
+    versions = {name: tables.table_version(spark, cfg, name) for name in left}
+
+    quiet = night(spark, cfg, "2026-11-02")
+    quiet_versions = {name: tables.table_version(spark, cfg, name) for name in left}
+    learners = tables.read_table(spark, cfg, "silver.learners")
+    tables.overwrite_table(
+        learners.withColumn(
+            "department", F.when(F.col("learner_id") == 1, "Ops").otherwise(F.col("department"))
+        ),
+        cfg,
+        "silver.learners",
+    )
+    moved = night(spark, cfg, "2026-11-03")
+
+    assert first["unchanged_inputs"] == []
+    assert quiet["unchanged_inputs"] == ["silver.courses", "silver.enrollments", "silver.learners"]
+    assert quiet_versions == versions
+    assert {name: quiet[name] for name in left} == {name: first[name] for name in left}
+    assert moved["unchanged_inputs"] == ["silver.courses", "silver.enrollments"]
+    assert tables.table_version(spark, cfg, "gold.dim_course") == versions["gold.dim_course"]
+    for name in ("gold.dim_learner", "gold.skill_coverage"):
+        assert tables.table_version(spark, cfg, name) > versions[name], name
+    assert_df_equality(
+        tables.read_table(spark, cfg, "gold.dim_learner")
+        .filter("learner_id = 1")
+        .select("department", "valid_from", "is_current"),
+        spark.createDataFrame(
+            [("Data", T(1900, 1, 1), False), ("Ops", T(2026, 11, 4), True)],
+            "department string, valid_from timestamp, is_current boolean",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
 COMPARED = (
     "silver.learners",
     "silver.courses",
