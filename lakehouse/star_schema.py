@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 FIRST_VALID_FROM = dt.datetime(1900, 1, 1)
@@ -408,22 +408,22 @@ def course_statistics(
     )
 
 
-def _streaks(active_days: DataFrame, run_date: dt.date) -> DataFrame:
-    """One row per learner: longest_streak and current_streak (the run of consecutive active
-    days that includes the run date, 0 if the learner was not active on it)."""
-    order = Window.partitionBy("learner_id").orderBy("event_date")
-    # Consecutive days minus their rank share one anchor date: one anchor per streak.
-    runs = (
-        active_days.withColumn("_anchor", F.date_sub("event_date", F.row_number().over(order)))
-        .groupBy("learner_id", "_anchor")
-        .agg(F.count(F.lit(1)).alias("length"), F.max("event_date").alias("last_day"))
+def _streaks(days: Column, last_day: Column, run_date: dt.date) -> tuple[Column, Column]:
+    """(longest_streak, current_streak) of an ascending array of distinct active days: the
+    longest run of consecutive days, and the run ending on the run date (0 if the last active
+    day is another)."""
+    start = F.struct(
+        F.lit(None).cast("date").alias("previous"), F.lit(0).alias("run"), F.lit(0).alias("best")
     )
-    return runs.groupBy("learner_id").agg(
-        F.max("length").alias("longest_streak"),
-        F.max(F.when(F.col("last_day") == F.lit(run_date), F.col("length"))).alias(
-            "current_streak"
-        ),
-    )
+
+    def step(acc: Column, day: Column) -> Column:
+        run = F.when(acc["previous"] == F.date_sub(day, 1), acc["run"] + 1).otherwise(1)
+        best = F.greatest(acc["best"], run)
+        return F.struct(day.alias("previous"), run.alias("run"), best.alias("best"))
+
+    folded = F.aggregate(days, start, step)
+    current = F.when(last_day == F.lit(run_date), folded["run"]).otherwise(0)
+    return folded["best"], current
 
 
 def learner_engagement(
@@ -434,20 +434,28 @@ def learner_engagement(
     30 days ending on the run date, longest and current streak of consecutive active days,
     enrolments, completions and completion ratio; activity from the daily_activity rows (or the
     activity facts)."""
-    days = (
+    recent = _window_days(run_date, 30)
+    # One aggregation per learner (streaks folded over the sorted set of active days): a
+    # learner x day aggregation, then a window over it, would each shuffle every row.
+    activity = (
         activity.filter(F.col("activity_date") <= F.lit(run_date))
-        .groupBy("learner_id", F.col("activity_date").alias("event_date"))
-        .agg(F.sum("events").alias("events"))
+        .groupBy("learner_id")
+        .agg(
+            F.min("activity_date").alias("first_activity_date"),
+            F.max("activity_date").alias("last_activity_date"),
+            F.array_sort(F.collect_set("activity_date")).alias("_days"),
+            F.sum("events").alias("events"),
+            F.count_distinct(F.when(recent, F.col("activity_date"))).alias("active_days_30d"),
+            F.sum(F.when(recent, F.col("events"))).alias("events_30d"),
+        )
     )
-    recent = _window_days(run_date, 30, "event_date")
-    activity = days.groupBy("learner_id").agg(
-        F.min("event_date").alias("first_activity_date"),
-        F.max("event_date").alias("last_activity_date"),
-        F.count(F.lit(1)).alias("active_days"),
-        F.sum("events").alias("events"),
-        F.count(F.when(recent, 1)).alias("active_days_30d"),
-        F.sum(F.when(recent, F.col("events"))).alias("events_30d"),
-    )
+    longest, current = _streaks(F.col("_days"), F.col("last_activity_date"), run_date)
+    activity = activity.select(
+        "*",
+        F.size("_days").alias("active_days"),
+        longest.alias("longest_streak"),
+        current.alias("current_streak"),
+    ).drop("_days")
     enrolled = enrollments.groupBy("learner_id").agg(
         F.count(F.lit(1)).alias("enrollments"),
         F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),
@@ -457,7 +465,6 @@ def learner_engagement(
     rows = (
         learners.select("learner_key", "learner_id")
         .join(activity, "learner_id", "left")
-        .join(_streaks(days.select("learner_id", "event_date"), run_date), "learner_id", "left")
         .join(enrolled, "learner_id", "left")
         .fillna(0, subset=counts)
     )
