@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -68,20 +69,37 @@ def append_table(
 
 def overwrite_table(df: DataFrame, cfg: dict[str, Any], name: str) -> None:
     """Replaces the whole content of table `name` with df in one commit (readers see old or new)."""
+    _overwrite(df, cfg, name)
+    register_table(df.sparkSession, cfg, name)
+
+
+def _overwrite(df: DataFrame, cfg: dict[str, Any], name: str) -> None:
     _writer(df, cfg, name, mode="overwrite").option("overwriteSchema", "true").save(
         table_path(cfg, name)
     )
-    register_table(df.sparkSession, cfg, name)
 
 
 def overwrite_tables(
     spark: SparkSession, cfg: dict[str, Any], outputs: dict[str, DataFrame]
 ) -> dict[str, int]:
-    """Row counts of the tables after replacing each named table's content with its DataFrame."""
-    counts = {}
-    for name, df in outputs.items():
-        overwrite_table(df, cfg, name)
-        counts[name] = read_table(spark, cfg, name).count()
+    """Row counts of the tables after replacing each named table's content with its DataFrame,
+    each in its own commit, conf `run.parallel_writes` tables at a time."""
+
+    def write(name: str) -> int:
+        _overwrite(outputs[name], cfg, name)
+        return read_table(spark, cfg, name).count()
+
+    # Small tables' jobs leave cores idle (planning, Delta commits, one-task stages) that
+    # another table's job can use; each table is still one commit of its own.
+    workers = min(len(outputs), max(1, int(cfg.get("run", {}).get("parallel_writes") or 1)))
+    if workers <= 1:
+        counts = {name: write(name) for name in outputs}
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            counts = dict(zip(outputs, pool.map(write, outputs), strict=True))
+    # One at a time: the catalog's CREATE ... IF NOT EXISTS are not safe to race.
+    for name in outputs:
+        register_table(spark, cfg, name)
     return counts
 
 

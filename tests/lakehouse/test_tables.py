@@ -270,6 +270,26 @@ def test_merge_with_a_key_date_still_merges_changes_to_earlier_days_in_one_commi
     )
 
 
+def test_overwrite_tables_writes_several_at_once_each_in_one_commit(spark, cfg):
+    cfg = {**cfg, "run": {**cfg["run"], "parallel_writes": 3}}
+    names = ["gold.t_facts", "silver.t_plain", "silver.t_daily"]
+    outputs = {
+        "gold.t_facts": rows(spark, 0, 5),
+        "silver.t_plain": rows(spark, 10, 3),
+        "silver.t_daily": daily(spark, (1, 1, 5)),
+    }
+
+    counts = tables.overwrite_tables(spark, cfg, outputs)
+
+    assert counts == {"gold.t_facts": 5, "silver.t_plain": 3, "silver.t_daily": 1}
+    assert list(counts) == names
+    for name, df in outputs.items():
+        assert tables.table_version(spark, cfg, name) == 0, name
+        assert_df_equality(
+            tables.read_table(spark, cfg, name), df, ignore_row_order=True, ignore_nullable=True
+        )
+
+
 def test_declared_properties_are_set_on_creation_and_on_an_existing_table(spark, cfg):
     cfg["tables"]["silver.t_plain"]["properties"] = {"delta.enableChangeDataFeed": True}
     tables.append_table(rows(spark, 0, 3), cfg, "gold.t_facts")
