@@ -162,6 +162,9 @@ def main() -> None:
     try:
         first_marker = root / "first" / "night-1.done"
         if not first_marker.exists():
+            # Night 1 reads the real files only (a new night 1 after an earlier run's night 2).
+            for clicks in drop.glob("studentVle.csv.*-clicks*.csv"):
+                clicks.unlink()
             report += [("night 1 (first, full)", *r) for r in night(spark, first, "night 1")]
             first_marker.write_text("done\n")
         for copy in ("warm-up", "incremental", "full"):
