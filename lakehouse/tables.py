@@ -199,10 +199,10 @@ def merge_table(
 
     A table declaring `key_date` (conf `tables:`) names a column of df, the table and `within`
     whose value a row's key fixes (the event date of an id hashing the event's time, a date part
-    of the key). Rows and groups dated
-    after the table's last such date cannot match a table row, so only the others are looked up
-    in the table; when every change is such a row (the usual night: today's events), they are
-    appended in one commit instead of MERGEd, which spares the MERGE's scans of the table.
+    of the key). Rows and groups dated after the table's last such date cannot match a table
+    row, so only the others are looked up in the table; when every change is such a row (the
+    usual night: today's events), they are appended in one commit instead of MERGEd, which
+    spares the MERGE's scans of the table.
     """
     spark = df.sparkSession
     if hash_column not in df.columns:
