@@ -280,5 +280,6 @@ def test_with_run_returns_a_copy_with_a_parsed_date():
 
     out = with_run(cfg, date="2026-11-02", batch_id="b-7")
 
-    assert out["run"] == {"date": dt.date(2026, 11, 2), "batch_id": "b-7", "full_rebuild": False}
-    assert cfg["run"] == {"date": dt.date(2026, 10, 1), "full_rebuild": False}
+    defaults = {"full_rebuild": False, "parallel_writes": 3}
+    assert out["run"] == {"date": dt.date(2026, 11, 2), "batch_id": "b-7", **defaults}
+    assert cfg["run"] == {"date": dt.date(2026, 10, 1), **defaults}
