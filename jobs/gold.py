@@ -89,7 +89,11 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     processed = {
         name: tables.last_data_version(spark, cfg, name, versions[name]) for name in SNAPSHOTS
     }
-    unchanged = unchanged_snapshots(spark, cfg, processed)
+    # Where this run starts (none on a full rebuild: everything is recomputed).
+    offsets = {}
+    if not cfg["run"].get("full_rebuild"):
+        offsets = tables.read_offsets(spark, cfg, CONSUMER, run_date)
+    unchanged = unchanged_snapshots(offsets, processed)
 
     # Written first and read back: the facts and aggregates key on the committed versions.
     # A dimension whose silver table did not change since gold's last run stays as it is: the
@@ -106,7 +110,9 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     counts = tables.overwrite_tables(spark, cfg, outputs)
     counts.update({name: read(name).count() for name in dimensions if name not in outputs})
     dim_learner, dim_course = read("gold.dim_learner"), read("gold.dim_course")
-    activity = build_activity_facts(spark, cfg, interactions, version, dim_learner, dim_course)
+    activity = build_activity_facts(
+        spark, cfg, interactions, version, offsets, dim_learner, dim_course
+    )
     counts[ACTIVITY] = activity.pop("rows")
     processed[INTERACTIONS] = activity.pop("version")
     facts = read(ACTIVITY)
@@ -142,15 +148,10 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     return {**counts, **activity, "unchanged_inputs": sorted(unchanged)}
 
 
-def unchanged_snapshots(
-    spark: SparkSession, cfg: dict[str, Any], processed: dict[str, int]
-) -> set[str]:
+def unchanged_snapshots(offsets: dict[str, dict], processed: dict[str, int]) -> set[str]:
     """The silver snapshot tables (learners, courses, enrolments) whose last data version is the
-    one gold's previous run recorded (none on a full rebuild, or before such a record): the
-    gold tables built from them alone are still what that run left."""
-    if cfg["run"].get("full_rebuild"):
-        return set()
-    offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
+    one gold's previous run recorded in `offsets` (none before such a record): the gold tables
+    built from them alone are still what that run left."""
     return {
         name
         for name, version in processed.items()
@@ -163,19 +164,18 @@ def build_activity_facts(
     cfg: dict[str, Any],
     interactions: DataFrame,
     version: int,
+    offsets: dict[str, dict],
     dim_learner: DataFrame,
     dim_course: DataFrame,
 ) -> dict[str, Any]:
-    """gold.fact_learning_activity's rows after merging this night's facts into it (`rows`),
-    with `activity_mode` (incremental or full), `activity_groups` (groups recomputed; None for
+    """gold.fact_learning_activity's rows after merging this night's facts into it (`rows`;
+    incremental from the offset of silver.interactions in `offsets`, if any), with
+    `activity_mode` (incremental or full), `activity_groups` (groups recomputed; None for
     full) and `version`, the silver.interactions version to record as processed."""
     changes = None
-    if not cfg["run"].get("full_rebuild") and _has_columns(spark, cfg):
-        offset = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"]).get(INTERACTIONS)
-        if offset is not None:
-            changes = tables.changes_if_recorded(
-                spark, cfg, INTERACTIONS, offset["version"], version
-            )
+    offset = offsets.get(INTERACTIONS)
+    if offset is not None and _has_columns(spark, cfg):
+        changes = tables.changes_if_recorded(spark, cfg, INTERACTIONS, offset["version"], version)
     if changes is None:
         facts = learning_activity_facts(interactions, dim_learner, dim_course)
         merged = tables.merge_table(facts, cfg, ACTIVITY, delete_unmatched=True)

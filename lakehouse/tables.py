@@ -246,7 +246,7 @@ def merge_table(
             # SOURCE clause), so that the source below holds every change and only changes.
             current = target
             if within is not None:
-                scope = within.filter(may_match) if key_date is not None else within
+                scope = within.filter(may_match)
                 scope_rows = scope.count()
                 current = in_scope(current, scope, broadcast=scope_rows <= BROADCAST_ROWS)
             if within is None or scope_rows:
