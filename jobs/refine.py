@@ -42,7 +42,7 @@ import logging
 import sys
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import quality, tables
@@ -70,6 +70,7 @@ from lakehouse.oulad import (
     oulad_enrollments,
     oulad_interactions,
     oulad_learners,
+    student_vle_days_between,
     student_vle_scope,
 )
 from lakehouse.runs import job_main
@@ -209,9 +210,29 @@ def interaction_feeds(cfg: dict[str, Any], model: str) -> dict[str, tuple[list[s
             "bronze.lms_ratings": lms_interaction_scope("ts"),
         }
     else:
-        part = cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
-        scopes = {part: student_vle_scope(cfg["oulad"]["start_months"])}
+        scopes = {_student_vle(cfg): student_vle_scope(cfg["oulad"]["start_months"])}
     return {name: (list(table_conf(cfg, name)["keys"]), scope) for name, scope in scopes.items()}
+
+
+def _student_vle(cfg: dict[str, Any]) -> str:
+    return cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
+
+
+def days_condition(
+    cfg: dict[str, Any], model: str, name: str, rows: DataFrame, scope: DataFrame
+) -> Column | None:
+    """A cheap condition on the raw columns of feed `name` that every row of the scope's days
+    meets (None when there is none: an LMS feed, or a scope with undated groups)."""
+    if model != "oulad" or name != _student_vle(cfg):
+        return None
+    first, last, undated = scope.agg(
+        F.min("event_date"), F.max("event_date"), F.count(F.when(F.col("event_date").isNull(), 1))
+    ).first()
+    if first is None or undated:
+        return None
+    # A handful of codes: a dictionary-encoded column, read alone.
+    codes = [r[0] for r in rows.select("code_presentation").distinct().collect()]
+    return student_vle_days_between(codes, first, last, cfg["oulad"]["start_months"])
 
 
 def interaction_batch(
@@ -249,7 +270,13 @@ def interaction_batch(
     log.info("interactions: %d groups to recompute", groups)
     touched = {
         name: rows_touching(
-            bronze[name], scope, keys, columns, broadcast=groups <= BROADCAST_ROWS
+            bronze[name],
+            scope,
+            keys,
+            columns,
+            broadcast=groups <= BROADCAST_ROWS,
+            # Today's groups: the scope's days, found without computing every row's day.
+            may_touch=days_condition(cfg, model, name, bronze[name], scope),
         ).persist()
         for name, (keys, columns) in feeds.items()
     }

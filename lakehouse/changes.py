@@ -66,13 +66,18 @@ def rows_touching(
     keys: Sequence[str],
     scope_of_row: Mapping[str, Column],
     broadcast: bool = False,
+    may_touch: Column | None = None,
 ) -> DataFrame:
     """The rows whose scope value (scope_of_row) is in `scope` and, for a keyed table, every
     other row of their keys (tombstones included): the input a group-local transformation needs
     to recompute the scope's groups exactly (`broadcast`: the scope is small enough to send to
-    every task)."""
+    every task; `may_touch`: a cheap condition every row of the scope meets, checked first so
+    that the scope values are computed for fewer rows)."""
     names = list(scope_of_row)
-    marked = rows.select("*", *[expr.alias(f"_scope_{n}") for n, expr in scope_of_row.items()])
+    candidates = rows if may_touch is None else rows.filter(may_touch)
+    marked = candidates.select(
+        "*", *[expr.alias(f"_scope_{n}") for n, expr in scope_of_row.items()]
+    )
     on = [F.col(f"_scope_{n}").eqNullSafe(scope[n]) for n in names]
     hit = (
         _not_tombstone(marked)

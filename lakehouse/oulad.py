@@ -22,8 +22,9 @@ month; 'B' = February, 'J' = October, as the dataset's documentation describes),
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -231,6 +232,39 @@ def student_vle_scope(start_months: Mapping[str, int] | None = None) -> dict[str
         "course_id": F.col("id_site").cast("bigint"),
         "event_date": F.date_add(start, F.col("date").cast("int")),
     }
+
+
+def student_vle_days_between(
+    presentations: Sequence[str | None],
+    first: dt.date,
+    last: dt.date,
+    start_months: Mapping[str, int] | None = None,
+) -> Column:
+    """Whether a bronze studentVle row may fall on a day from first to last (inclusive), as a
+    condition on its raw code_presentation and date only: per presentation code given (the
+    table's distinct raw codes), its day numbers of that range. Rows of other codes, or of
+    codes without a start date, are kept. Cheap to evaluate and pushed down to the files, it
+    spares computing the rows' days (as student_vle_scope does) on the whole table."""
+    months = DEFAULT_START_MONTHS if start_months is None else start_months
+    code, day = F.col("code_presentation"), F.col("date")
+    bounded, kept = [], []
+    for raw in presentations:
+        if raw is None:
+            continue
+        try:
+            start = presentation_start(raw, months)
+        except ValueError:
+            kept.append(raw)
+            continue
+        bounded.append(
+            (code == F.lit(raw))
+            & day.between(F.lit((first - start).days), F.lit((last - start).days))
+        )
+    # Codes not listed (and nulls) cannot be bounded: they stay.
+    listed = [p for p in presentations if p is not None]
+    known = ~code.isin(listed) if listed else F.lit(True)
+    parts = [*bounded, *[code == F.lit(raw) for raw in kept], known, code.isNull()]
+    return functools.reduce(lambda a, b: a | b, parts)
 
 
 def oulad_interactions(

@@ -77,6 +77,27 @@ def test_rows_touching_a_scope_bring_every_row_of_their_keys(spark):
     _equal(unkeyed, bronze.drop("_is_deleted").filter("id IN (1, 3) AND day IS NOT NULL"))
 
 
+def test_rows_touching_with_a_cheap_condition_first_give_the_same_rows(spark):
+    bronze = spark.createDataFrame(
+        [
+            (1, 7, D(2026, 10, 1), None),
+            (1, None, None, True),  # fails the condition, still comes along with key 1
+            (2, 7, D(2026, 10, 2), None),
+            (3, 8, D(2026, 9, 1), None),
+        ],
+        BRONZE,
+    )
+    scope = spark.createDataFrame([(7, D(2026, 10, 1))], SCOPE)
+    on_day = F.col("day") == F.lit(D(2026, 10, 1))
+
+    keyed = rows_touching(bronze, scope, ["id"], scope_of_row(), may_touch=on_day)
+    unkeyed = rows_touching(bronze.drop("_is_deleted"), scope, [], scope_of_row(), may_touch=on_day)
+
+    _equal(keyed, rows_touching(bronze, scope, ["id"], scope_of_row()))
+    _equal(keyed, bronze.filter("id = 1"))
+    _equal(unkeyed, bronze.drop("_is_deleted").filter("id = 1 AND day IS NOT NULL"))
+
+
 def test_in_scope_and_changed_scope(spark):
     changes = spark.createDataFrame(
         [(7, D(2026, 10, 1), "insert"), (7, D(2026, 10, 1), "delete"), (8, None, "insert")],

@@ -22,6 +22,8 @@ from lakehouse.oulad import (
     presentation_id_col,
     presentation_start,
     presentation_start_col,
+    student_vle_days_between,
+    student_vle_scope,
 )
 from lakehouse.sources.oulad import OULAD_SCHEMAS
 
@@ -202,6 +204,38 @@ def test_oulad_interactions_daily_clicks_dated_from_the_presentation_start(spark
         SILVER_INTERACTIONS,
     )  # fmt: skip
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_student_vle_days_between_keeps_the_rows_of_those_days_and_unknown_codes(spark):
+    student_vle = spark.createDataFrame(
+        [
+            ("AAA", "2013J", 1, 10, 3, 1),  # 2013-10-04
+            ("AAA", "2013J", 2, 10, 4, 1),  # 2013-10-05
+            ("AAA", "2013J", 3, 10, 5, 1),  # 2013-10-06: after the range
+            ("AAA", "2014B", 4, 10, -120, 1),  # 2013-10-04, from a later presentation
+            ("AAA", "2014B", 5, 10, 0, 1),  # 2014-02-01
+            ("AAA", " 2013j", 6, 10, 3, 1),  # raw code spelled otherwise: its own bounds
+            ("AAA", "2013Q", 7, 10, 900, 1),  # no start month for Q: kept, unbounded
+            ("AAA", "2013B", 8, 10, 1, 1),  # a code not listed: kept
+        ],
+        OULAD_SCHEMAS["student_vle"],
+    )
+    listed = ["2013J", "2014B", " 2013j", "2013Q"]
+
+    out = student_vle.filter(
+        student_vle_days_between(listed, dt.date(2013, 10, 4), dt.date(2013, 10, 5))
+    )
+
+    assert sorted(r["id_student"] for r in out.collect()) == [1, 2, 4, 6, 7, 8]
+    # Every row of the range is kept: the condition only spares work.
+    day = student_vle_scope()["event_date"]
+    known = student_vle.filter("code_presentation NOT IN ('2013Q')")
+    in_range = known.filter(day.between(dt.date(2013, 10, 4), dt.date(2013, 10, 5)))
+    assert_df_equality(
+        in_range, in_range.filter(student_vle_days_between(listed, dt.date(2013, 10, 4),
+                                                           dt.date(2013, 10, 5))),
+        ignore_row_order=True,
+    )  # fmt: skip
 
 
 def test_oulad_enrollments_dates_and_status_mapping(spark):
