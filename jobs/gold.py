@@ -6,18 +6,21 @@ The dimensions carry history: each night applies the silver snapshot to the prev
 as silver.interactions, is incremental: the groups (learner x item x day) whose interactions
 changed since gold's last run, read from silver.interactions' change data feed (from the version
 in control.offsets), are recomputed from silver and MERGEd, groups left without interactions
-deleted; the offset advances after every gold table committed. The rest is recomputed every
-night from the activity facts and the small silver tables, never from silver.interactions:
-dim_date, fact_enrollment, and the aggregates, whose 7- and 30-day windows and recency move with
-the run date anyway. The dimensions and skill_coverage read only the small silver tables (their
-last data versions are recorded in control.offsets too): when those did not change since gold's
-last run, they are left as that run wrote them, which is what recomputing them would give. A
-rerun of a night starts from where that night first started, so it recomputes the same groups.
-The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute the facts from the
-whole of silver.interactions and merge them the same way (and every other table); both ways
-give the same tables, because a fact's dimension keys are those of the versions valid at its
-first event, which later nights never change (new versions start at the end of the night that
-saw them).
+deleted; the offset advances after every gold table committed. The facts' own change data feed then
+keeps two summaries up to date without rescanning them: gold.learner_activity_days (every learner's
+active days, with their rows and events: sums, so any change folds in exactly) and the enrolments'
+first activity and events behind gold.fact_enrollment (a minimum, so only new facts fold in, onto
+unchanged enrolments and courses; other changes rebuild it from the facts). learner_engagement and
+dim_date are computed from the active days, whose 30-day windows, recency and streaks move with the
+run date anyway; course_stats from the facts. The dimensions and skill_coverage read only the small
+silver tables (their last data versions are recorded in control.offsets too): when those did not
+change since gold's last run, they are left as that run wrote them, which is what recomputing them
+would give. A rerun of a night starts from where that night first started, so it recomputes the
+same groups. The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute the facts
+from the whole of silver.interactions and merge them the same way (and every other table); both
+ways give the same tables, because a fact's dimension keys are those of the versions valid at its
+first event, which later nights never change (new versions start at the end of the night that saw
+them).
 
 spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02 \
     [--full-rebuild]
@@ -43,11 +46,15 @@ from lakehouse.star_schema import (
     course_items,
     course_statistics,
     date_dimension,
+    enrollment_activity,
     enrollment_facts,
+    learner_activity_days,
     learner_dimension,
     learner_engagement,
     learning_activity_facts,
     skill_coverage,
+    with_changed_activity_days,
+    with_more_enrollment_activity,
 )
 
 log = logging.getLogger("lakehouse.gold")
@@ -57,6 +64,8 @@ CONSUMER = "gold"
 INTERACTIONS = "silver.interactions"
 ACTIVITY = "gold.fact_learning_activity"
 SKILLS = "gold.skill_coverage"
+DAYS = "gold.learner_activity_days"
+ENROLLMENT = "gold.fact_enrollment"
 # The small silver tables gold reads whole; recorded in control.offsets like interactions.
 SNAPSHOTS = ("silver.learners", "silver.courses", "silver.enrollments")
 
@@ -73,8 +82,9 @@ def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> D
 def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """Rows per gold table after this run, and how the activity facts were built
     (`activity_mode`: incremental or full, and `activity_groups`: learner x item x day groups
-    recomputed), and the silver snapshot tables unchanged since gold's last run
-    (`unchanged_inputs`)."""
+    recomputed), how the learners' active days and the enrolments' activity were
+    (`activity_days`, `enrollment_activity`: changes, folded onto the last run's, or full), and
+    the silver snapshot tables unchanged since gold's last run (`unchanged_inputs`)."""
     read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
     run_date: dt.date = cfg["run"]["date"]
     as_of = data_end(run_date)
@@ -115,13 +125,42 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     )
     counts[ACTIVITY] = activity.pop("rows")
     processed[INTERACTIONS] = activity.pop("version")
+    # Facts from before their change data feed was declared record it from this commit on.
+    tables.ensure_table_properties(spark, cfg, ACTIVITY)
+    facts_version = tables.table_version(spark, cfg, ACTIVITY)
     facts = read(ACTIVITY)
     current_learners = dim_learner.filter(F.col("is_current"))
     current_courses = dim_course.filter(F.col("is_current"))
 
+    # The learners' active days and the enrolments' activity, from the facts' changes since
+    # they were last built when that is exact, else from every fact.
+    changes = fact_changes(spark, cfg, offsets, facts_version)
+    built = {}
+    if changes is None:
+        days, started = learner_activity_days(facts), enrollment_activity(facts, courses)
+        built["activity_days"] = built["enrollment_activity"] = "full"
+    else:
+        days = with_changed_activity_days(previous_table(spark, cfg, offsets, DAYS), changes)
+        built["activity_days"] = "changes"
+        # min() cannot take a row back: only new facts fold into the starts, and only onto
+        # the same enrolments and parent courses.
+        only_inserts = not changes.filter(F.col("_change_type") != "insert").limit(1).count()
+        if only_inserts and {"silver.courses", "silver.enrollments"} <= unchanged:
+            before = previous_table(spark, cfg, offsets, ENROLLMENT)
+            more = enrollment_activity(changes, courses)
+            started = with_more_enrollment_activity(before, more)
+            built["enrollment_activity"] = "changes"
+        else:
+            started = enrollment_activity(facts, courses)
+            built["enrollment_activity"] = "full"
+    counts.update(tables.overwrite_tables(spark, cfg, {DAYS: days}))
+    days = read(DAYS)
+
     # The calendar reaches the run date even when the last event is older.
+    dates = F.transform("days", lambda d: d["activity_date"])
     calendar = (
-        facts.select(F.col("activity_date").alias("event_date"))
+        days.select(F.array_min(dates).alias("event_date"))
+        .unionByName(days.select(F.array_max(dates).alias("event_date")))
         .unionByName(enrollments.select(F.to_date("enrolled_at").alias("event_date")))
         .unionByName(enrollments.select(F.to_date("completed_at").alias("event_date")))
         .unionByName(spark.createDataFrame([(run_date,)], "event_date date"))
@@ -129,23 +168,56 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     )
     outputs = {
         "gold.dim_date": date_dimension(calendar),
-        "gold.fact_enrollment": enrollment_facts(
-            enrollments, facts, courses, dim_learner, dim_course
-        ),
+        ENROLLMENT: enrollment_facts(enrollments, started, dim_learner, dim_course),
         "gold.course_stats": course_statistics(current_courses, enrollments, facts, run_date),
         "gold.learner_engagement": learner_engagement(
-            current_learners, facts, enrollments, run_date
+            current_learners, days, enrollments, run_date
         ),
     }
     # Reads silver's learners, courses and enrolments only.
     if not set(SNAPSHOTS) <= unchanged or not tables.table_exists(spark, cfg, SKILLS):
         outputs[SKILLS] = skill_coverage(learners, courses, enrollments)
     counts.update(tables.overwrite_tables(spark, cfg, outputs))
+    if changes is not None:
+        changes.unpersist()
     if SKILLS not in outputs:
         counts[SKILLS] = read(SKILLS).count()
+    # What the next night folds its changes onto: these versions of the facts and tables.
+    processed[ACTIVITY] = tables.last_data_version(spark, cfg, ACTIVITY, facts_version)
+    for name in (DAYS, ENROLLMENT):
+        processed[name] = tables.table_version(spark, cfg, name)
     # Only after every gold table committed: a run dying earlier reads the same changes again.
     tables.advance_offsets(spark, cfg, CONSUMER, processed)
-    return {**counts, **activity, "unchanged_inputs": sorted(unchanged)}
+    return {**counts, **activity, **built, "unchanged_inputs": sorted(unchanged)}
+
+
+def fact_changes(
+    spark: SparkSession, cfg: dict[str, Any], offsets: dict[str, dict], version: int
+) -> DataFrame | None:
+    """The activity facts' change data feed (cached) since the version the last run built
+    gold.learner_activity_days and fact_enrollment from, up to `version`; None when there is
+    no such start (first run, full rebuild, those tables missing, the changes not recorded):
+    they are then built from every fact."""
+    if any(name not in offsets for name in (ACTIVITY, DAYS, ENROLLMENT)):
+        return None
+    if not all(tables.table_exists(spark, cfg, name) for name in (DAYS, ENROLLMENT)):
+        return None
+    changes = tables.changes_if_recorded(
+        spark, cfg, ACTIVITY, offsets[ACTIVITY]["version"], version
+    )
+    return None if changes is None else changes.persist()
+
+
+def previous_table(
+    spark: SparkSession, cfg: dict[str, Any], offsets: dict[str, dict], name: str
+) -> DataFrame:
+    """Table `name` as the last run left it (the version in `offsets`; on a rerun, as the night
+    started), what this night's fact changes fold onto."""
+    recorded = offsets[name]["version"]
+    current = tables.table_version(spark, cfg, name)
+    # The same rows when only maintenance committed since: read where the files surely are.
+    same = tables.last_data_version(spark, cfg, name, current) == recorded
+    return tables.read_table(spark, cfg, name, current if same else recorded)
 
 
 def unchanged_snapshots(offsets: dict[str, dict], processed: dict[str, int]) -> set[str]:
@@ -184,6 +256,14 @@ def build_activity_facts(
         days = {c: F.col(c) for c in ("learner_id", "course_id")}
         scope = changed_scope(changes, {**days, "activity_date": F.col("event_date")}).persist()
         groups = scope.count()
+        first, last, undated = scope.agg(
+            F.min("activity_date"),
+            F.max("activity_date"),
+            F.count(F.when(F.col("activity_date").isNull(), 1)),
+        ).first()
+        if first is not None and not undated:
+            # Silver's files skipped by their days' range: a night's changes are mostly today's.
+            interactions = interactions.filter(F.col("event_date").between(first, last))
         touched = in_scope(
             interactions,
             scope.withColumnRenamed("activity_date", "event_date"),

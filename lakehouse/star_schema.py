@@ -294,20 +294,13 @@ def learning_activity_facts(
     )
 
 
-def enrollment_facts(
-    enrollments: DataFrame,
-    activity: DataFrame,
-    courses: DataFrame,
-    dim_learner: DataFrame,
-    dim_course: DataFrame,
-) -> DataFrame:
-    """gold.fact_enrollment: one accumulating-snapshot row per enrolment (learner_id,
-    course_id): enrolled, first activity (started), completed, score, status, events,
-    days_to_complete; keyed to the versions valid when the learner enrolled. `activity` is
-    daily_activity (or the activity facts)."""
-    # Activity on an item (an OULAD VLE page) counts for the enrolment in its parent course.
+def enrollment_activity(activity: DataFrame, courses: DataFrame) -> DataFrame:
+    """One row per learner and course with activity (learner_id, course_id): the first activity's
+    time (started_at) and the events, activity on an item (an OULAD VLE page) counting for its
+    parent course too; from daily_activity rows (or the activity facts), `courses` giving each
+    course's parent_course_id."""
     parents = courses.select("course_id", "parent_course_id")
-    activity = (
+    return (
         activity.join(parents, "course_id", "left")
         .select(
             "learner_id",
@@ -319,8 +312,36 @@ def enrollment_facts(
         .groupBy("learner_id", F.col("enrolled_course_id").alias("course_id"))
         .agg(F.min("first_event_at").alias("started_at"), F.sum("events").alias("events"))
     )
+
+
+def with_more_enrollment_activity(started: DataFrame, more: DataFrame) -> DataFrame:
+    """enrollment_activity rows (learner_id, course_id) of `started` combined with those of more
+    activity (`more`, the enrollment_activity of new activity rows): the earlier start, the events
+    added up; what enrollment_activity of all those activity rows gives."""
+    return (
+        started.select("learner_id", "course_id", "started_at", "events")
+        .unionByName(more.select("learner_id", "course_id", "started_at", "events"))
+        .groupBy("learner_id", "course_id")
+        .agg(F.min("started_at").alias("started_at"), F.sum("events").alias("events"))
+    )
+
+
+def enrollment_facts(
+    enrollments: DataFrame,
+    started: DataFrame,
+    dim_learner: DataFrame,
+    dim_course: DataFrame,
+) -> DataFrame:
+    """gold.fact_enrollment: one accumulating-snapshot row per enrolment (learner_id,
+    course_id): enrolled, first activity (started), completed, score, status, events,
+    days_to_complete; keyed to the versions valid when the learner enrolled. `started` is the
+    enrollment_activity of the activity."""
     rows = (
-        enrollments.join(activity, ["learner_id", "course_id"], "left")
+        enrollments.join(
+            started.select("learner_id", "course_id", "started_at", "events"),
+            ["learner_id", "course_id"],
+            "left",
+        )
         # An enrolment without a date is keyed as of its first activity.
         .withColumn("_keyed_at", F.coalesce("enrolled_at", "started_at"))
         .transform(with_version_key, dim_learner, "learner_id", "_keyed_at", "learner_key")
@@ -426,36 +447,104 @@ def _streaks(days: Column, last_day: Column, run_date: dt.date) -> tuple[Column,
     return folded["best"], current
 
 
+ACTIVITY_DAYS_TYPE = "array<struct<activity_date:date,facts:bigint,events:bigint>>"
+
+
+def learner_activity_days(activity: DataFrame) -> DataFrame:
+    """gold.learner_activity_days: one row per learner with activity (learner_id) and `days`,
+    its active days in order, each with its activity rows (facts) and events; every day of the
+    daily_activity rows (or activity facts) given, also days after any run date."""
+    return (
+        activity.groupBy("learner_id", "activity_date")
+        .agg(F.count(F.lit(1)).alias("facts"), F.sum("events").cast("bigint").alias("events"))
+        .groupBy("learner_id")
+        .agg(
+            F.array_sort(F.collect_list(F.struct("activity_date", "facts", "events")))
+            .cast(ACTIVITY_DAYS_TYPE)
+            .alias("days")
+        )
+    )
+
+
+def _days_map(days: Column) -> Column:
+    return F.map_from_entries(
+        F.transform(days, lambda d: F.struct(d["activity_date"], F.struct(d["facts"], d["events"])))
+    )
+
+
+def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame:
+    """learner_activity_days (learner_id) after a change feed of the activity rows (inserted
+    rows and post-images added, deleted rows and pre-images taken away): what
+    learner_activity_days of the changed activity gives. Days left without rows, and learners
+    left without days, are dropped."""
+    added = F.col("_change_type").isin("insert", "update_postimage")
+    sign = F.when(added, F.lit(1)).otherwise(F.lit(-1)).cast("bigint")
+    delta = (
+        changes.groupBy("learner_id", "activity_date")
+        .agg(F.sum(sign).alias("facts"), F.sum(sign * F.col("events")).alias("events"))
+        .groupBy("learner_id")
+        .agg(F.collect_list(F.struct("activity_date", "facts", "events")).alias("days"))
+    )
+    old = days.select("learner_id", _days_map(F.col("days")).alias("_old"))
+    new = delta.select(
+        F.col("learner_id").alias("_learner_id"), _days_map(F.col("days")).alias("_new")
+    )
+    empty = F.create_map().cast("map<date,struct<facts:bigint,events:bigint>>")
+
+    def add(_day: Column, a: Column, b: Column) -> Column:
+        return F.struct(
+            (F.coalesce(a["facts"], F.lit(0)) + F.coalesce(b["facts"], F.lit(0))).alias("facts"),
+            (F.coalesce(a["events"], F.lit(0)) + F.coalesce(b["events"], F.lit(0))).alias("events"),
+        )
+
+    summed = F.map_zip_with(F.coalesce("_old", empty), F.coalesce("_new", empty), add)
+    entries = F.transform(
+        F.map_entries(summed),
+        lambda e: F.struct(
+            e["key"].alias("activity_date"),
+            e["value"]["facts"].alias("facts"),
+            e["value"]["events"].alias("events"),
+        ),
+    )
+    joined = old.join(new, old["learner_id"].eqNullSafe(new["_learner_id"]), "full")
+    return joined.select(
+        F.coalesce("learner_id", "_learner_id").alias("learner_id"),
+        F.array_sort(F.filter(entries, lambda d: d["facts"] > 0))
+        .cast(ACTIVITY_DAYS_TYPE)
+        .alias("days"),
+    ).filter(F.size("days") > 0)
+
+
 def learner_engagement(
-    learners: DataFrame, activity: DataFrame, enrollments: DataFrame, run_date: dt.date
+    learners: DataFrame, activity_days: DataFrame, enrollments: DataFrame, run_date: dt.date
 ) -> DataFrame:
     """gold.learner_engagement: one row per learner (learner_id; learner_key of its current
     version) as of the run date: last activity, recency in days, active days and events in the
     30 days ending on the run date, longest and current streak of consecutive active days,
-    enrolments, completions and completion ratio; activity from the daily_activity rows (or the
-    activity facts)."""
-    recent = _window_days(run_date, 30)
-    # One aggregation per learner (streaks folded over the sorted set of active days): a
-    # learner x day aggregation, then a window over it, would each shuffle every row.
-    activity = (
-        activity.filter(F.col("activity_date") <= F.lit(run_date))
-        .groupBy("learner_id")
-        .agg(
-            F.min("activity_date").alias("first_activity_date"),
-            F.max("activity_date").alias("last_activity_date"),
-            F.array_sort(F.collect_set("activity_date")).alias("_days"),
-            F.sum("events").alias("events"),
-            F.count_distinct(F.when(recent, F.col("activity_date"))).alias("active_days_30d"),
-            F.sum(F.when(recent, F.col("events"))).alias("events_30d"),
-        )
+    enrolments, completions and completion ratio; activity from learner_activity_days (days
+    after the run date ignored)."""
+    upto = activity_days.select(
+        "learner_id",
+        F.filter("days", lambda d: d["activity_date"] <= F.lit(run_date)).alias("_days"),
     )
-    longest, current = _streaks(F.col("_days"), F.col("last_activity_date"), run_date)
-    activity = activity.select(
-        "*",
+    dates = F.transform("_days", lambda d: d["activity_date"])
+    month_start = F.lit(run_date - dt.timedelta(days=29))
+    recent = F.filter("_days", lambda d: d["activity_date"] >= month_start)
+    total = lambda days: F.aggregate(  # noqa: E731
+        days, F.lit(0).cast("bigint"), lambda acc, d: acc + d["events"]
+    )
+    longest, current = _streaks(dates, F.array_max(dates), run_date)
+    activity = upto.select(
+        "learner_id",
+        F.array_min(dates).alias("first_activity_date"),
+        F.array_max(dates).alias("last_activity_date"),
         F.size("_days").alias("active_days"),
+        total(F.col("_days")).alias("events"),
+        F.size(recent).alias("active_days_30d"),
+        total(recent).alias("events_30d"),
         longest.alias("longest_streak"),
         current.alias("current_streak"),
-    ).drop("_days")
+    )
     enrolled = enrollments.groupBy("learner_id").agg(
         F.count(F.lit(1)).alias("enrollments"),
         F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),

@@ -135,3 +135,18 @@ def nights(tmp_path, profile, spark):
     dates in order, a function appending one night's bronze loads)."""
     cfg = _lenient(profile("local", {"paths.root": str(tmp_path / "root")}))
     return cfg, list(NIGHTS), lambda date: load_night(spark, cfg, date)
+
+
+@pytest.fixture
+def append_events(spark):
+    """A function appending LMS activity events (id, learner, course, type, ts, value) to the
+    bronze events of a profile, as a load of night `date`."""
+
+    def append(cfg, date, events):
+        ingested_at = dt.datetime.fromisoformat(date) + dt.timedelta(hours=1)
+        rows = [(*event, ingested_at, "test", f"load-{date}", None) for event in events]
+        name = "bronze.lms_activity_events"
+        schema = f"{BRONZE_SCHEMAS[name]}, {LINEAGE}"
+        tables.append_table(spark.createDataFrame(rows, schema), cfg, name)
+
+    return append

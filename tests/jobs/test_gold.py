@@ -206,9 +206,21 @@ COMPARED = (
     "gold.fact_learning_activity",
     "gold.fact_enrollment",
     "gold.course_stats",
+    "gold.learner_activity_days",
     "gold.learner_engagement",
     "gold.skill_coverage",
 )
+
+
+def assert_same_as_at(spark, cfg, versions):
+    """Each table's rows now equal those of its version in `versions`."""
+    for name, version in versions.items():
+        assert_df_equality(
+            tables.read_table(spark, cfg, name),
+            tables.read_table(spark, cfg, name, version=version),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
 
 
 def refine_and_gold(spark, cfg, date, **run):
@@ -230,13 +242,7 @@ def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, night
     assert modes == [("full", "full"), ("incremental", "incremental")] + [
         ("incremental", "incremental")
     ]
-    for name, version in incremental.items():
-        assert_df_equality(
-            tables.read_table(spark, cfg, name),
-            tables.read_table(spark, cfg, name, version=version),
-            ignore_row_order=True,
-            ignore_nullable=True,
-        )
+    assert_same_as_at(spark, cfg, incremental)
     # The full rebuild recomputed every interaction and fact and found nothing to change.
     for name in ("silver.interactions", "gold.fact_learning_activity"):
         assert tables.table_version(spark, cfg, name) == incremental[name], name
@@ -277,3 +283,44 @@ def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, night
         .count()
         == 0
     )
+
+
+def test_nights_of_new_events_fold_into_the_summaries_as_a_full_rebuild_would(
+    spark, nights, append_events
+):
+    cfg, dates, load_night = nights
+    built = []
+    for date in dates:
+        load_night(date)
+        built.append(refine_and_gold(spark, cfg, date)[1])
+    # A night of new events only: a new day of learner 1, and learner 3 on a day it was active.
+    append_events(
+        cfg,
+        "2026-10-14",
+        [
+            (12, 1, 10, "view", "2026-10-14 08:00:00", 3.0),
+            (13, 3, 10, "view", "2026-10-12 09:00:00", 1.0),
+        ],
+    )
+    built.append(refine_and_gold(spark, cfg, "2026-10-14")[1])
+    incremental = {name: tables.table_version(spark, cfg, name) for name in COMPARED}
+    days = tables.read_table(spark, cfg, "gold.learner_activity_days").collect()
+    rerun = refine_and_gold(spark, cfg, "2026-10-14")[1]
+    rerun_days = tables.read_table(spark, cfg, "gold.learner_activity_days").collect()
+
+    refine_and_gold(spark, cfg, "2026-10-14", full_rebuild=True)
+
+    summaries = [(b["activity_days"], b["enrollment_activity"]) for b in built]
+    # Night 2 brings a late event (a changed fact) and a learner: the starts are rebuilt.
+    assert summaries == [("full", "full"), ("changes", "full"), ("changes", "full")] + [
+        ("changes", "changes")
+    ]
+    assert (rerun["activity_days"], rerun["enrollment_activity"]) == ("changes", "changes")
+    assert sorted(rerun_days) == sorted(days)
+    assert_same_as_at(spark, cfg, incremental)
+    learner_1 = tables.read_table(spark, cfg, "gold.learner_activity_days").filter("learner_id = 1")
+    assert [d["activity_date"] for d in learner_1.first()["days"]][-1] == dt.date(2026, 10, 14)
+    started = tables.read_table(spark, cfg, "gold.fact_enrollment").filter(
+        "learner_id = 1 AND course_id = 10"
+    )
+    assert started.select("started_at", "events").collect() == [(T(2026, 10, 5, 8), 5)]

@@ -13,12 +13,16 @@ from lakehouse.star_schema import (
     course_statistics,
     daily_activity,
     date_dimension,
+    enrollment_activity,
     enrollment_facts,
+    learner_activity_days,
     learner_dimension,
     learner_engagement,
     learning_activity_facts,
     scd2_dimension,
     skill_coverage,
+    with_changed_activity_days,
+    with_more_enrollment_activity,
     with_version_key,
 )
 
@@ -361,7 +365,8 @@ def test_enrollment_facts_accumulate_milestones_and_roll_items_up_to_their_cours
 
     activity = daily_activity(interactions)
 
-    out = enrollment_facts(enrollments, activity, courses, _learner_versions(spark), dim_course)
+    started = enrollment_activity(activity, courses)
+    out = enrollment_facts(enrollments, started, _learner_versions(spark), dim_course)
 
     expected = spark.createDataFrame(
         [
@@ -454,7 +459,8 @@ def test_learner_engagement_recency_windows_streaks_with_gaps_and_completion_rat
         "learner_id bigint, course_id bigint, status string",
     )
 
-    out = learner_engagement(learners, daily_activity(interactions), enrollments, RUN)
+    days = learner_activity_days(daily_activity(interactions))
+    out = learner_engagement(learners, days, enrollments, RUN)
 
     expected = spark.createDataFrame(
         [
@@ -470,6 +476,67 @@ def test_learner_engagement_recency_windows_streaks_with_gaps_and_completion_rat
         "completion_ratio double",
     )
     _equal(out, expected)
+
+
+ACTIVITY_ROWS = (
+    "learner_id bigint, course_id bigint, activity_date date, first_event_at timestamp, "
+    "events bigint"
+)
+
+
+def _activity(spark, rows):
+    return spark.createDataFrame(
+        [(lr, c, day, T(day.year, day.month, day.day, 9), n) for lr, c, day, n in rows],
+        ACTIVITY_ROWS,
+    )
+
+
+def test_learner_activity_days_after_a_change_feed_equal_those_of_the_changed_rows(spark):
+    before = [
+        (1, 10, D(2026, 10, 1), 2),
+        (1, 11, D(2026, 10, 1), 1),  # a second item the same day
+        (1, 10, D(2026, 10, 3), 4),
+        (2, 10, D(2026, 10, 2), 1),  # learner 2's only day: deleted below
+    ]
+    after = [
+        (1, 10, D(2026, 10, 1), 5),  # updated
+        (1, 10, D(2026, 10, 3), 4),
+        (1, 10, D(2026, 10, 4), 1),  # inserted, a new day
+        (3, 12, D(2026, 10, 4), 7),  # a new learner
+    ]
+    change = lambda rows, kind: _activity(spark, rows).withColumn("_change_type", F.lit(kind))  # noqa: E731
+    changes = (
+        change([before[0]], "update_preimage")
+        .unionByName(change([after[0]], "update_postimage"))
+        .unionByName(change([before[1], before[3]], "delete"))
+        .unionByName(change(after[2:], "insert"))
+    )
+
+    out = with_changed_activity_days(learner_activity_days(_activity(spark, before)), changes)
+
+    _equal(out, learner_activity_days(_activity(spark, after)))
+    assert [tuple(d) for d in out.filter("learner_id = 1").first()["days"]] == [
+        (D(2026, 10, 1), 1, 5),
+        (D(2026, 10, 3), 1, 4),
+        (D(2026, 10, 4), 1, 1),
+    ]
+
+
+def test_enrollment_activity_with_more_activity_equals_that_of_all_of_it(spark):
+    courses = spark.createDataFrame(
+        [(10, None), (21, 20)], "course_id bigint, parent_course_id bigint"
+    )
+    first = _activity(spark, [(1, 10, D(2026, 10, 3), 2), (1, 21, D(2026, 10, 5), 1)])
+    more = _activity(spark, [(1, 10, D(2026, 10, 1), 1), (2, 21, D(2026, 10, 6), 3)])
+
+    out = with_more_enrollment_activity(
+        enrollment_activity(first, courses), enrollment_activity(more, courses)
+    )
+
+    _equal(out, enrollment_activity(first.unionByName(more), courses))
+    assert sorted((r["learner_id"], r["course_id"], r["events"]) for r in out.collect()) == [
+        (1, 10, 3), (1, 20, 1), (1, 21, 1), (2, 20, 3), (2, 21, 3)
+    ]  # fmt: skip
 
 
 def test_skill_coverage_by_department_and_skill(spark):
