@@ -2,20 +2,23 @@
 
 The silver model is one; `refine.model` in conf/ says which sources feed it (lms or oulad).
 
-Silver tables are MERGEd on their keys (conf `tables:`) with a payload hash (`_row_hash`): a
-row whose hash is unchanged is not rewritten, so reprocessing a batch changes nothing. The
-small tables (learners, courses, enrollments) are recomputed from the whole of bronze every
-night and merged, rows whose key is gone deleted. silver.interactions is incremental: only the
-bronze rows appended to its feeds since refine's last run (their change data feed, from the
-versions in control.offsets) are processed. Their groups (learner x course x day, see
-lakehouse.changes) are recomputed from every bronze row of those groups and merged, rows of
-those groups that are no longer produced deleted: late events land in their day, repeated
-deliveries collapse, tombstones delete. Also checked again each night: the interactions
-quarantined by the last run (a missing learner may have arrived), those of learners and courses
-that left silver (their references now fail) and those a freshness rule now finds too old. The
-offsets advance only after silver committed. The first run, a run whose feeds recorded no
-change feed since the offsets, and `--full-rebuild` (conf `run.full_rebuild`) recompute every
-interaction from the whole of bronze instead; both ways give the same silver.
+Silver tables are MERGEd on their keys (conf `tables:`) with a payload hash (`_row_hash`): a row
+whose hash is unchanged is not rewritten, so reprocessing a batch changes nothing. The small tables
+(learners, courses, enrollments) are recomputed from the whole of bronze and merged, rows whose key
+is gone deleted; a night whose run would build them exactly as the last one did (their bronze feeds
+and silver unchanged since, the same quality rules, no row whose freshness the new run date judges
+otherwise) keeps them as they are and records the last run's quarantine and quality rows of those
+tables again for its own date. silver.interactions is incremental: only the bronze rows appended to
+its feeds since refine's last run (their change data feed, from the versions in control.offsets)
+are processed. Their groups (learner x course x day, see lakehouse.changes) are recomputed from
+every bronze row of those groups and merged, rows of those groups that are no longer produced
+deleted: late events land in their day, repeated deliveries collapse, tombstones delete. Also
+checked again each night: the interactions quarantined by the last run (a missing learner may have
+arrived), those of learners and courses that left silver (their references now fail) and those a
+freshness rule now finds too old. The offsets advance only after silver committed. The first run, a
+run whose feeds recorded no change feed since the offsets, and `--full-rebuild` (conf
+`run.full_rebuild`) recompute every interaction from the whole of bronze instead; both ways give
+the same silver.
 
 Every silver table's rows go through its quality rules (conf `quality:`, lakehouse/quality.py)
 before any table is written. Rows failing a rule go to silver.quarantine instead of silver;
@@ -37,6 +40,7 @@ spark-submit --py-files dist/lakehouse.zip jobs/refine.py --profile cluster --da
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import sys
@@ -80,6 +84,8 @@ log = logging.getLogger("lakehouse.refine")
 # The consumer name of refine's offsets in control.offsets.
 CONSUMER = "refine"
 INTERACTIONS = "silver.interactions"
+# The small silver tables rebuilt from the whole of bronze (unless kept: kept_snapshots).
+SNAPSHOTS = ("silver.learners", "silver.courses", "silver.enrollments")
 SCOPE_SCHEMA = "learner_id bigint, course_id bigint, event_date date"
 
 # The bronze tables whose rows feed each silver table of the LMS model (its row balance).
@@ -100,9 +106,11 @@ OULAD_FEEDS = {
 
 def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """Rows per silver table after this run, the quarantine rows of the run (`silver.quarantine`),
-    how interactions were processed (`interactions_mode`: incremental or full) and the bronze
-    rows that batch read (`interactions_bronze_rows`); raises quality.DataQualityError, changing
-    no table, when a rule fails more rows than its error threshold allows."""
+    whether the small tables were kept as the last run left them (`snapshots_kept`, see
+    kept_snapshots), how interactions were processed (`interactions_mode`: incremental or full)
+    and the bronze rows that batch read (`interactions_bronze_rows`); raises
+    quality.DataQualityError, changing no table, when a rule fails more rows than its error
+    threshold allows."""
     model = cfg.get("refine", {}).get("model", "lms")
     models = {"lms": (lms_silver, lms_interactions), "oulad": (oulad_silver, oulad_interactions_of)}
     if model not in models:
@@ -116,10 +124,23 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     persisted: list[DataFrame] = []
     try:
         snapshots = snapshot_builder(spark, cfg)
-        flagged, results = quality_checked(
-            spark, cfg, snapshots, bronze_counts(spark, cfg, feeds, snapshots), persisted
+        # The small tables' feeds, as of now: rows appended later are the next run's.
+        snapshot_feeds = sorted({feed for name in SNAPSHOTS for feed in feeds[name]})
+        feed_versions = offsets_to_record(
+            spark, cfg, {feed: tables.table_version(spark, cfg, feed) for feed in snapshot_feeds}
         )
-        passing = {name: quality.passing_rows(rows) for name, rows in flagged.items()}
+        fingerprint = snapshot_fingerprint(cfg)
+        kept = kept_snapshots(spark, cfg, snapshots, feed_versions, fingerprint)
+        if kept is None:
+            flagged, results = quality_checked(
+                spark, cfg, snapshots, bronze_counts(spark, cfg, feeds, snapshots), persisted
+            )
+            passing = {name: quality.passing_rows(rows) for name, rows in flagged.items()}
+        else:
+            # Silver stands as the last run left it: its rows are the ones that passed.
+            log.info("%s: bronze and rules as on %s: kept as they are", ", ".join(SNAPSHOTS), kept)
+            flagged, results = {}, []
+            passing = {name: tables.read_table(spark, cfg, name) for name in SNAPSHOTS}
         batch = interaction_batch(spark, cfg, model, interactions_builder, passing, persisted)
         checked, interaction_results = quality_checked(
             spark, cfg, {INTERACTIONS: batch["rows"]}, {INTERACTIONS: batch["bronze_rows"]},
@@ -130,18 +151,89 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         for result in results:
             log.info("quality %s", result)
         quality.enforce_thresholds(results)
-        counts = write_checked(spark, cfg, flagged, results, batch["scope"])
+        counts = write_checked(spark, cfg, flagged, results, batch["scope"], kept)
+        written = {
+            f"{name}@{fingerprint}": tables.last_data_version(
+                spark, cfg, name, tables.table_version(spark, cfg, name)
+            )
+            for name in SNAPSHOTS
+        }
         # Only now that silver committed: a run dying before this reprocesses the same batch,
         # which the MERGE finds unchanged.
-        tables.advance_offsets(spark, cfg, CONSUMER, batch["versions"])
+        tables.advance_offsets(
+            spark, cfg, CONSUMER, {**batch["versions"], **feed_versions, **written}
+        )
         return {
             **counts,
+            "snapshots_kept": kept is not None,
             "interactions_mode": batch["mode"],
             "interactions_bronze_rows": batch["bronze_rows"],
         }
     finally:
         for df in persisted:
             df.unpersist()
+
+
+def snapshot_fingerprint(cfg: dict[str, Any]) -> str:
+    """The fingerprint of the small silver tables' quality rules (recorded with their versions
+    in control.offsets: other rules would judge their rows otherwise)."""
+    rules = cfg.get("quality") or {}
+    return quality.rules_fingerprint({name: rules.get(name) or [] for name in SNAPSHOTS})
+
+
+def kept_snapshots(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    snapshots: dict[str, DataFrame],
+    feed_versions: dict[str, int],
+    fingerprint: str,
+) -> dt.date | None:
+    """The run date of refine's last run when this run would build the small silver tables
+    (learners, courses, enrollments: `snapshots`, their conformed rows) exactly as it did: no
+    full rebuild; their bronze feeds (at `feed_versions`) and silver unchanged since, under the
+    same quality rules (`fingerprint`); that run's quality figures recorded, none of its
+    quarantine rows a freshness failure (whose reason names its run date); no row the
+    freshness rules judge otherwise on this run date. None otherwise: they are rebuilt."""
+    if cfg["run"].get("full_rebuild"):
+        return None
+    # Their quarantine rows' source batch is then the run's own, which write_checked renames.
+    if any("_batch_id" in rows.columns for rows in snapshots.values()):
+        return None
+    offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
+    written = {name: offsets.get(f"{name}@{fingerprint}") for name in SNAPSHOTS}
+    if any(feed not in offsets for feed in feed_versions) or None in written.values():
+        return None
+    if any(offsets[feed]["version"] != v for feed, v in feed_versions.items()):
+        return None
+    last_runs = {o["run_date"] for o in written.values()}
+    last_runs |= {offsets[feed]["run_date"] for feed in feed_versions}
+    if len(last_runs) != 1:
+        return None
+    last_run = last_runs.pop()
+    for name, start in written.items():
+        if (
+            tables.last_data_version(spark, cfg, name, tables.table_version(spark, cfg, name))
+            != start["version"]
+        ):
+            return None
+    on_last_run = (F.col("run_date") == F.lit(last_run)) & F.col("table_name").isin(*SNAPSHOTS)
+    if not tables.table_exists(spark, cfg, quality.RUNS_TABLE):
+        return None
+    balances = tables.read_table(spark, cfg, quality.RUNS_TABLE).filter(
+        on_last_run & (F.col("rule") == quality.BALANCE_RULE)
+    )
+    if balances.count() != len(SNAPSHOTS):
+        return None
+    if tables.table_exists(spark, cfg, quality.QUARANTINE_TABLE):
+        quarantine = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)
+        if quarantine.filter(on_last_run & (F.col("check_type") == "freshness")).limit(1).count():
+            return None
+    rules = cfg.get("quality") or {}
+    for name, rows in snapshots.items():
+        moved = quality.freshness_moves(rules.get(name) or [], last_run, cfg["run"]["date"])
+        if moved is not None and rows.filter(moved).limit(1).count():
+            return None
+    return last_run
 
 
 def bronze_counts(
@@ -356,12 +448,33 @@ def write_checked(
     flagged: dict[str, DataFrame],
     results: list[dict[str, Any]],
     interaction_scope: DataFrame | None = None,
+    kept: dt.date | None = None,
 ) -> dict[str, int]:
     """Rows per silver table and quarantine rows of the run, after merging the passing rows into
     silver (the whole table, or for interactions with a scope only the scope's groups) and
-    replacing the run date's rows of the quarantine and data quality tables."""
+    replacing the run date's rows of the quarantine and data quality tables; with `kept`, the
+    small tables stay as they are and their quarantine and quality rows of that run date are
+    recorded again for this one."""
     run_date, batch_id = cfg["run"]["date"], cfg["run"].get("batch_id")
     counts = {}
+    carried = {}
+    if kept is not None:
+        again = lambda name: (  # noqa: E731
+            tables.read_table(spark, cfg, name)
+            .filter((F.col("run_date") == F.lit(kept)) & F.col("table_name").isin(*SNAPSHOTS))
+            .withColumn("run_date", F.lit(run_date).cast("date"))
+            .withColumn("batch_id", F.lit(batch_id).cast("string"))
+        )
+        # Rows without a batch of their own (kept_snapshots) name the run's.
+        renamed = {"source_batch": F.lit(batch_id).cast("string")}
+        # Materialised: the run date's rows they come from may be those this run replaces.
+        carried = {
+            name: again(name).withColumns(renamed if name == quality.QUARANTINE_TABLE else {})
+            for name in (quality.QUARANTINE_TABLE, quality.RUNS_TABLE)
+            if tables.table_exists(spark, cfg, name)
+        }
+        carried = {name: rows.localCheckpoint() for name, rows in carried.items()}
+        counts.update({name: tables.read_table(spark, cfg, name).count() for name in SNAPSHOTS})
     for name, rows in flagged.items():
         passed = quality.passing_rows(rows)
         if name == INTERACTIONS and interaction_scope is not None:
@@ -372,13 +485,13 @@ def write_checked(
         counts[name] = tables.read_table(spark, cfg, name).count()
     quarantine = functools.reduce(
         DataFrame.unionByName,
-        [
-            quality.quarantined_rows(rows, name, run_date, batch_id)
-            for name, rows in flagged.items()
-        ],
+        [quality.quarantined_rows(rows, name, run_date, batch_id) for name, rows in flagged.items()]
+        + [carried[n] for n in (quality.QUARANTINE_TABLE,) if n in carried],
     )
     tables.replace_partition(quarantine, cfg, quality.QUARANTINE_TABLE, "run_date", run_date)
     runs = quality.data_quality_runs(spark, results, run_date, batch_id)
+    if quality.RUNS_TABLE in carried:
+        runs = runs.unionByName(carried[quality.RUNS_TABLE])
     tables.replace_partition(runs, cfg, quality.RUNS_TABLE, "run_date", run_date)
     counts[quality.QUARANTINE_TABLE] = (
         tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)

@@ -27,6 +27,8 @@ rows) + removed duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -279,6 +281,33 @@ def too_old(rules: Sequence[Mapping[str, Any]], run_date: dt.date) -> Column | N
         old = F.col(rule["column"]).cast("timestamp") < F.lit(oldest)
         found = old if found is None else found | old
     return found
+
+
+def freshness_moves(
+    rules: Sequence[Mapping[str, Any]], before: dt.date, after: dt.date
+) -> Column | None:
+    """Whether a row's freshness rules judge it otherwise on run date `after` than on `before`
+    (its time lies between the two nights' bounds); None when the table has no freshness
+    rule. Every other check does not depend on the run date."""
+    found = None
+    for rule in rules:
+        if rule.get("check") != "freshness":
+            continue
+        days = int(rule["max_age_days"])
+        value = F.col(rule["column"]).cast("timestamp")
+        oldest = lambda day: dt.datetime.combine(day - dt.timedelta(days=days), dt.time())  # noqa: B023, E731
+        for edge in (oldest, data_end):
+            low, high = sorted((edge(before), edge(after)))
+            moved = (value >= F.lit(low)) & (value < F.lit(high))
+            found = moved if found is None else found | moved
+    return found
+
+
+def rules_fingerprint(rules: Mapping[str, Any]) -> str:
+    """A short hash of quality rules (conf `quality:` entries, by table): equal fingerprints,
+    equal rules."""
+    text = json.dumps(rules, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _validate(table: str, rule: Mapping[str, Any]) -> None:

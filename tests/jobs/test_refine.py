@@ -7,6 +7,7 @@ import os
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from jobs import refine
 from lakehouse import tables
@@ -100,6 +101,7 @@ def test_refine_quarantines_bad_rows_and_every_table_balances(spark, strict_cfg,
         "silver.enrollments": 2,
         "silver.interactions": 3,
         QUARANTINE_TABLE: 4,
+        "snapshots_kept": False,
         "interactions_mode": "full",
         "interactions_bronze_rows": 6,
     }
@@ -215,3 +217,40 @@ def data_files(cfg, name):
     """A table's data and deletion vector files."""
     path = tables.table_path(cfg, name)
     return sorted(f for root, _, fs in os.walk(path) if "_delta_log" not in root for f in fs)
+
+
+def test_small_tables_are_kept_while_their_bronze_rules_and_freshness_judge_as_before(
+    spark, nights, append_events
+):
+    cfg, dates, load_night = nights
+    for rule in (r for rules in cfg["quality"].values() for r in rules):
+        rule["error_threshold"] = 1.0  # every learner ages out below
+    # Learners updated on 2026-10-01 are too old on 10-22 (20 days), not on 10-21.
+    rules = cfg["quality"]["silver.learners"]
+    fresh = next(r for r in rules if r["rule"] == "learner_updated_fresh")
+    fresh["max_age_days"] = 20
+    load_night(dates[0])
+    first = refine.run(spark, with_run(cfg, date="2026-10-20", batch_id="n1"))
+    versions = {name: tables.table_version(spark, cfg, name) for name in refine.SNAPSHOTS}
+    append_events(cfg, "2026-10-21", [(20, 1, 10, "view", "2026-10-21 08:00:00", 1.0)])
+    quiet = refine.run(spark, with_run(cfg, date="2026-10-21", batch_id="n2"))
+    kept_versions = {name: tables.table_version(spark, cfg, name) for name in refine.SNAPSHOTS}
+    runs = tables.read_table(spark, cfg, RUNS_TABLE).filter(
+        F.col("table_name").isin(*refine.SNAPSHOTS)
+    )
+    again = lambda day: runs.filter(F.col("run_date") == day).drop("run_date", "batch_id")  # noqa: E731
+    aged = refine.run(spark, with_run(cfg, date="2026-10-22", batch_id="n3"))
+    fresh["max_age_days"] = 21  # other rules: rebuilt, even though bronze did not change
+    reruled = refine.run(spark, with_run(cfg, date="2026-10-22", batch_id="n3-again"))
+
+    assert [r["snapshots_kept"] for r in (first, quiet, aged, reruled)] == [
+        False, True, False, False
+    ]  # fmt: skip
+    assert kept_versions == versions
+    # The kept night's quality figures and quarantine rows are those the first night found.
+    assert_df_equality(
+        again(dt.date(2026, 10, 21)), again(dt.date(2026, 10, 20)), ignore_row_order=True
+    )
+    # On 10-22 the learners aged out of silver into the quarantine; with 21 days they are back.
+    assert aged["silver.learners"] == 0
+    assert reruled["silver.learners"] == first["silver.learners"] > 0

@@ -13,11 +13,13 @@ from lakehouse.quality import (
     DataQualityError,
     data_quality_runs,
     enforce_thresholds,
+    freshness_moves,
     outcome_counts,
     passing_rows,
     quarantined_rows,
     row_balance,
     rule_results,
+    rules_fingerprint,
     split_by_rules,
     with_rule_failures,
 )
@@ -267,3 +269,35 @@ def test_malformed_rules_are_config_errors(spark, rule, message):
 
     with pytest.raises(ConfigError, match=message):
         with_rule_failures(rows, "silver.t", [rule], {}, RUN_DATE)
+
+
+def test_freshness_moves_finds_the_rows_judged_otherwise_on_another_run_date(spark):
+    rules = [
+        {"rule": "fresh", "check": "freshness", "column": "ts", "max_age_days": 10,
+         "error_threshold": 0.0},
+        {"rule": "known", "check": "not_null", "columns": ["ts"], "error_threshold": 0.0},
+    ]  # fmt: skip
+    rows = spark.createDataFrame(
+        [
+            (1, dt.datetime(2026, 10, 21, 12)),  # too old on 11-01 only
+            (2, dt.datetime(2026, 10, 25)),  # fresh on both nights
+            (3, dt.datetime(2026, 11, 1, 9)),  # after 10-31, due on 11-01
+            (4, dt.datetime(2026, 11, 3)),  # after both
+            (5, None),
+        ],
+        "id int, ts timestamp",
+    )
+    before, after = dt.date(2026, 10, 31), dt.date(2026, 11, 1)
+
+    def judged(day):
+        flagged = with_rule_failures(rows, "t", rules[:1], {}, day)
+        return {r["id"]: bool(r["_dq_failures"]) for r in flagged.collect()}
+
+    moved = {r["id"] for r in rows.filter(freshness_moves(rules, before, after)).collect()}
+    back = {r["id"] for r in rows.filter(freshness_moves(rules, after, before)).collect()}
+
+    assert moved == back == {1, 3}
+    assert moved == {i for i, failed in judged(before).items() if failed != judged(after)[i]}
+    assert freshness_moves(rules[1:], before, after) is None
+    assert rules_fingerprint({"t": rules}) == rules_fingerprint({"t": [dict(r) for r in rules]})
+    assert rules_fingerprint({"t": rules}) != rules_fingerprint({"t": rules[:1]})
