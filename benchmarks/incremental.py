@@ -99,7 +99,11 @@ def night(spark, cfg, label: str) -> list[tuple[str, float, str, str, str]]:
         started = time.monotonic()
         result = stage_runner(stage)(spark, cfg)
         took = time.monotonic() - started
-        brief = {k: v for k, v in result.items() if "mode" in k or "groups" in k or "bronze" in k}
+        brief = {
+            k: v
+            for k, v in result.items()
+            if any(part in k for part in ("mode", "groups", "bronze", "kept", "activity"))
+        }
         rows.append((stage, took, before, load_average(), str(brief)))
         print(f"{label} {stage}: {took:.1f} s (load {before} -> {load_average()}) {brief}")
     return rows
