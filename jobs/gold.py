@@ -15,7 +15,8 @@ dim_date are computed from the active days, whose 30-day windows, recency and st
 run date anyway; course_stats from the facts. The dimensions and skill_coverage read only the small
 silver tables (their last data versions are recorded in control.offsets too): when those did not
 change since gold's last run, they are left as that run wrote them, which is what recomputing them
-would give. A rerun of a night starts from where that night first started, so it recomputes the
+would give; so are the two summaries when they already hold what the night built (a rerun compares
+them), so that the versions recorded for them stay those of the night rerun. A rerun of a night starts from where that night first started, so it recomputes the
 same groups. The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute the facts
 from the whole of silver.interactions and merge them the same way (and every other table); both
 ways give the same tables, because a fact's dimension keys are those of the versions valid at its
@@ -37,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import tables
-from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, changed_scope, in_scope
+from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, changed_scope, in_scope, same_rows
 from lakehouse.runs import data_end, job_main
 from lakehouse.star_schema import (
     ACTIVITY_FACT_COLUMNS,
@@ -179,15 +180,29 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     # Reads silver's learners, courses and enrolments only.
     if not set(SNAPSHOTS) <= unchanged or not tables.table_exists(spark, cfg, SKILLS):
         outputs[SKILLS] = skill_coverage(learners, courses, enrollments)
+    # The tables the next night folds onto stay as they are when they already hold what this
+    # night built (a rerun, or a night without new facts): the versions control.offsets
+    # records for them, like the rows, are then those of the night rerun.
+    nothing_new = changes is not None and changes.isEmpty()
+    kept = [
+        name
+        for name, still in (
+            (DAYS, nothing_new),
+            (ENROLLMENT, nothing_new and set(SNAPSHOTS) <= unchanged),
+        )
+        if holds_already(spark, cfg, offsets, name, outputs[name], still)
+    ]
+    for name in kept:
+        del outputs[name]
     counts.update(tables.overwrite_tables(spark, cfg, outputs))
     if changes is not None:
         changes.unpersist()
-    if SKILLS not in outputs:
-        counts[SKILLS] = read(SKILLS).count()
+    counts.update({name: read(name).count() for name in (SKILLS, *kept) if name not in outputs})
     # What the next night folds its changes onto: these versions of the facts and tables.
     processed[ACTIVITY] = tables.last_data_version(spark, cfg, ACTIVITY, facts_version)
     for name in (DAYS, ENROLLMENT):
-        processed[name] = tables.table_version(spark, cfg, name)
+        current = tables.table_version(spark, cfg, name)
+        processed[name] = tables.last_data_version(spark, cfg, name, current)
     # Only after every gold table committed: a run dying earlier reads the same changes again.
     tables.advance_offsets(spark, cfg, CONSUMER, processed)
     return {**counts, **activity, **built, "unchanged_inputs": sorted(unchanged)}
@@ -220,6 +235,26 @@ def previous_table(
     # The same rows when only maintenance committed since: read where the files surely are.
     same = tables.last_data_version(spark, cfg, name, current) == recorded
     return tables.read_table(spark, cfg, name, current if same else recorded)
+
+
+def holds_already(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    offsets: dict[str, dict],
+    name: str,
+    rows: DataFrame,
+    nothing_new: bool,
+) -> bool:
+    """Whether table `name` already holds `rows`, what this night built for it: `nothing_new`
+    (no change was folded onto it) when it is still as the last night left it, else (a rerun,
+    a full build) whether its rows are the same."""
+    if not tables.table_exists(spark, cfg, name):
+        return False
+    if name in offsets:
+        current = tables.table_version(spark, cfg, name)
+        if tables.last_data_version(spark, cfg, name, current) == offsets[name]["version"]:
+            return nothing_new
+    return same_rows(rows, tables.read_table(spark, cfg, name))
 
 
 def unchanged_snapshots(offsets: dict[str, dict], processed: dict[str, int]) -> set[str]:

@@ -100,3 +100,14 @@ def changed_scope(changes: DataFrame, scope_of_row: Mapping[str, Column]) -> Dat
     """The distinct scope values of the rows in a change feed (inserted, deleted, and both images
     of updated rows): every group whose rows changed."""
     return _scoped(changes, scope_of_row).distinct()
+
+
+def same_rows(rows: DataFrame, other: DataFrame) -> bool:
+    """True when both DataFrames hold the same rows, each as many times (columns matched by name,
+    order ignored): whether writing `rows` over a table holding `other` would change nothing."""
+    if sorted(rows.columns) != sorted(other.columns):
+        return False
+    # Each row counts +1 from `rows` and -1 from `other`: equal multisets sum to 0 everywhere.
+    # (One shuffle; exceptAll needs two, and fails on some plans in Spark 4.1.)
+    signed = rows.withColumn("_sign", F.lit(1)).unionByName(other.withColumn("_sign", F.lit(-1)))
+    return signed.groupBy(*rows.columns).agg(F.sum("_sign").alias("_n")).filter("_n != 0").isEmpty()

@@ -7,7 +7,14 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.changes import batch_scope, changed_scope, in_scope, rows_touching, with_row_hash
+from lakehouse.changes import (
+    batch_scope,
+    changed_scope,
+    in_scope,
+    rows_touching,
+    same_rows,
+    with_row_hash,
+)
 
 D = dt.date
 BRONZE = "id bigint, learner_id bigint, day date, _is_deleted boolean"
@@ -112,3 +119,22 @@ def test_in_scope_and_changed_scope(spark):
         "id bigint, learner_id bigint, day date",
     )
     _equal(in_scope(rows, scope), rows.filter("id IN (1, 3)"))
+
+
+def test_same_rows_counts_duplicates_and_ignores_row_and_column_order(spark):
+    rows = spark.createDataFrame(
+        [(1, [D(2024, 1, 1)]), (1, [D(2024, 1, 1)]), (2, [])], "k int, days array<date>"
+    )
+    reordered = spark.createDataFrame(
+        [([], 2), ([D(2024, 1, 1)], 1), ([D(2024, 1, 1)], 1)], "days array<date>, k int"
+    )
+    once = rows.dropDuplicates(["k"])
+    changed = spark.createDataFrame(
+        [(1, [D(2024, 1, 2)]), (1, [D(2024, 1, 1)]), (2, [])], "k int, days array<date>"
+    )
+
+    assert same_rows(rows, reordered)
+    assert not same_rows(rows, once)
+    assert not same_rows(once, rows)
+    assert not same_rows(rows, changed)
+    assert not same_rows(rows, rows.select("k"))
