@@ -134,6 +134,10 @@ def _set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
                 break
             node = node.setdefault(parts[i], {})
             i += 1
+        if not isinstance(node, dict):
+            # e.g. `sources.catalog: null`: a profile switches a section off that way.
+            section = ".".join(parts[:i])
+            raise ConfigError(f"cannot set {dotted}: {section} is {node!r} in this profile")
     node[".".join(parts[i:])] = value
 
 

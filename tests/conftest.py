@@ -50,7 +50,14 @@ def profile():
     """load_config for the suite: a profile with SUITE_OVERRIDES, then the test's overrides."""
 
     def load(name: str = "local", overrides: dict | None = None) -> dict:
-        return load_config(name, overrides={**SUITE_OVERRIDES, **(overrides or {})})
+        # A profile without the catalog source (oulad) takes none of its settings.
+        has_catalog = bool((load_config(name).get("sources") or {}).get("catalog"))
+        suite = {
+            key: value
+            for key, value in SUITE_OVERRIDES.items()
+            if has_catalog or not key.startswith("sources.catalog.")
+        }
+        return load_config(name, overrides={**suite, **(overrides or {})})
 
     return load
 

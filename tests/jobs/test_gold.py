@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import gold, refine
+from jobs import gold, ingest, refine
 from lakehouse import tables
 from lakehouse.config import with_run
 
@@ -320,4 +320,100 @@ def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, night
         .filter("learner_id = 2 AND date_key = 20261006")
         .count()
         == 0
+    )
+
+
+# A tiny OULAD drop in the published layout: module AAA's 2013J (from 2013-10-01, 120 days) and
+# 2014B (from 2014-02-01) presentations, three students, three VLE materials, their clicks.
+OULAD_DROP = {
+    "courses.csv": ["code_module,code_presentation,module_presentation_length", "AAA,2013J,120"]
+    + ["AAA,2014B,240"],
+    "assessments.csv": [
+        "code_module,code_presentation,id_assessment,assessment_type,date,weight",
+        "AAA,2013J,1,TMA,19,10",
+    ],
+    "vle.csv": [
+        "id_site,code_module,code_presentation,activity_type,week_from,week_to",
+        "100,AAA,2013J,resource,?,?",
+        "101,AAA,2013J,oucontent,1,2",
+        "200,AAA,2014B,resource,?,?",
+    ],
+    "studentInfo.csv": [
+        "code_module,code_presentation,id_student,gender,region,highest_education,imd_band,"
+        "age_band,num_of_prev_attempts,studied_credits,disability,final_result",
+        "AAA,2013J,1,F,Scotland,HE Qualification,90-100%,35-55,0,60,N,Pass",
+        "AAA,2013J,2,M,Wales,A Level or Equivalent,?,0-35,1,120,N,Fail",
+        "AAA,2014B,3,F,London Region,Lower Than A Level,20-30%,0-35,0,60,Y,Withdrawn",
+    ],
+    "studentRegistration.csv": [
+        "code_module,code_presentation,id_student,date_registration,date_unregistration",
+        "AAA,2013J,1,-30,?",
+        "AAA,2013J,2,-10,?",
+        "AAA,2014B,3,-5,20",
+    ],
+    "studentAssessment.csv": [
+        "id_assessment,id_student,date_submitted,is_banked,score",
+        "1,1,18,0,78",
+    ],
+    "studentVle.csv": [
+        "code_module,code_presentation,id_student,id_site,date,sum_click",
+        "AAA,2013J,1,100,0,3",
+        "AAA,2013J,1,101,1,2",
+        "AAA,2013J,2,100,0,1",
+        "AAA,2014B,3,200,5,4",
+    ],
+}
+# Night 2's file: a click of the night's own day, one more on a day already summed (its
+# interaction changes), one on a new day of an old presentation.
+OULAD_NIGHT_2 = [
+    "code_module,code_presentation,id_student,id_site,date,sum_click",
+    "AAA,2014B,3,200,10,2",
+    "AAA,2013J,1,100,0,5",
+    "AAA,2013J,2,101,3,1",
+]
+
+
+def test_oulad_nights_of_new_clicks_equal_a_full_rebuild(spark, tmp_path, profile):
+    drop = tmp_path / "oulad"
+    drop.mkdir()
+    for name, lines in OULAD_DROP.items():
+        (drop / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = profile("oulad", {"paths.root": str(tmp_path / "root"), "paths.oulad": str(drop)})
+
+    def night_of(date, **run):
+        night_cfg = with_run(cfg, date=date, batch_id=f"oulad-{date}", **run)
+        if not run:  # the full rebuild of night 2 has nothing new to load
+            ingest.run(spark, night_cfg)
+        return refine.run(spark, night_cfg), gold.run(spark, night_cfg)
+
+    night_of("2014-02-10")
+    (drop / "studentVle.csv.night-2.csv").write_text(
+        "\n".join(OULAD_NIGHT_2) + "\n", encoding="utf-8"
+    )
+    refined, built = night_of("2014-02-11")
+    incremental = {name: tables.table_version(spark, cfg, name) for name in COMPARED}
+
+    night_of("2014-02-11", full_rebuild=True)
+
+    assert (refined["interactions_mode"], refined["snapshots_kept"]) == ("incremental", True)
+    assert (built["activity_mode"], built["activity_days"]) == ("incremental", "changes")
+    assert_same_as_at(spark, cfg, incremental)
+    clicks = tables.read_table(spark, cfg, "silver.interactions").select(
+        "learner_id", "course_id", "event_date", "value"
+    )
+    assert_df_equality(
+        clicks,
+        spark.createDataFrame(
+            [
+                (1, 100, dt.date(2013, 10, 1), 8.0),
+                (1, 101, dt.date(2013, 10, 2), 2.0),
+                (2, 100, dt.date(2013, 10, 1), 1.0),
+                (2, 101, dt.date(2013, 10, 4), 1.0),
+                (3, 200, dt.date(2014, 2, 6), 4.0),
+                (3, 200, dt.date(2014, 2, 11), 2.0),
+            ],
+            "learner_id bigint, course_id bigint, event_date date, value double",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
     )

@@ -232,6 +232,11 @@ def test_override_of_a_table_setting_whose_table_name_holds_dots():
     assert "gold" not in cfg["tables"]
 
 
+def test_override_under_a_section_the_profile_switches_off_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"cannot set sources\.catalog\.timeout_s: "):
+        load_config("oulad", overrides={"sources.catalog.timeout_s": 300})
+
+
 def test_overrides_apply_before_references_are_resolved(tmp_path):
     cfg = load_config(
         "local",
