@@ -2,26 +2,26 @@
 aggregates (course_stats, learner_engagement, skill_coverage).
 
 The dimensions carry history: each night applies the silver snapshot to the previous dimension
-(lakehouse.star_schema.scd2_dimension). gold.fact_learning_activity, the one gold table as large
-as silver.interactions, is incremental: the groups (learner x item x day) whose interactions
-changed since gold's last run, read from silver.interactions' change data feed (from the version
-in control.offsets), are recomputed from silver and MERGEd, groups left without interactions
-deleted; the offset advances after every gold table committed. The facts' own change data feed then
-keeps two summaries up to date without rescanning them: gold.learner_activity_days (every learner's
-active days, with their rows and events: sums, so any change folds in exactly) and the enrolments'
-first activity and events behind gold.fact_enrollment (a minimum, so only new facts fold in, onto
+(lakehouse.star_schema.scd2_dimension). gold.fact_learning_activity, the one gold table as large as
+silver.interactions, is incremental: the groups (learner x item x day) whose interactions changed
+since gold's last run, read from silver.interactions' change data feed (from the version in
+control.offsets), are recomputed from silver and MERGEd, groups left without interactions deleted;
+the offset advances after every gold table committed. The facts' own change data feed then keeps two
+summaries up to date without rescanning them: gold.learner_activity_days (every learner's active
+days, with their rows and events: sums, so any change folds in exactly) and the enrolments' first
+activity and events behind gold.fact_enrollment (a minimum, so only new facts fold in, onto
 unchanged enrolments and courses; other changes rebuild it from the facts). learner_engagement and
 dim_date are computed from the active days, whose 30-day windows, recency and streaks move with the
 run date anyway; course_stats from the facts. The dimensions and skill_coverage read only the small
 silver tables (their last data versions are recorded in control.offsets too): when those did not
 change since gold's last run, they are left as that run wrote them, which is what recomputing them
 would give; so are the two summaries when they already hold what the night built (a rerun compares
-them), so that the versions recorded for them stay those of the night rerun. A rerun of a night starts from where that night first started, so it recomputes the
-same groups. The first run, and `--full-rebuild` (conf `run.full_rebuild`), recompute the facts
-from the whole of silver.interactions and merge them the same way (and every other table); both
-ways give the same tables, because a fact's dimension keys are those of the versions valid at its
-first event, which later nights never change (new versions start at the end of the night that saw
-them).
+them), so that the versions recorded for them stay those of the night rerun. A rerun of a night
+starts from where that night first started, so it recomputes the same groups. The first run, and
+`--full-rebuild` (conf `run.full_rebuild`), recompute the facts from the whole of
+silver.interactions and merge them the same way (and every other table); both ways give the same
+tables, because a fact's dimension keys are those of the versions valid at its first event, which
+later nights never change (new versions start at the end of the night that saw them).
 
 spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02 \
     [--full-rebuild]
