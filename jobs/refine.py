@@ -153,9 +153,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         quality.enforce_thresholds(results)
         counts = write_checked(spark, cfg, flagged, results, batch["scope"], kept)
         written = {
-            f"{name}@{fingerprint}": tables.last_data_version(
-                spark, cfg, name, tables.table_version(spark, cfg, name)
-            )
+            f"{name}@{fingerprint}": tables.last_data_version(spark, cfg, name)
             for name in SNAPSHOTS
         }
         # Only now that silver committed: a run dying before this reprocesses the same batch,
@@ -210,12 +208,8 @@ def kept_snapshots(
     if len(last_runs) != 1:
         return None
     last_run = last_runs.pop()
-    for name, start in written.items():
-        if (
-            tables.last_data_version(spark, cfg, name, tables.table_version(spark, cfg, name))
-            != start["version"]
-        ):
-            return None
+    if any(tables.last_data_version(spark, cfg, n) != o["version"] for n, o in written.items()):
+        return None
     on_last_run = (F.col("run_date") == F.lit(last_run)) & F.col("table_name").isin(*SNAPSHOTS)
     if not tables.table_exists(spark, cfg, quality.RUNS_TABLE):
         return None
@@ -486,7 +480,7 @@ def write_checked(
     quarantine = functools.reduce(
         DataFrame.unionByName,
         [quality.quarantined_rows(rows, name, run_date, batch_id) for name, rows in flagged.items()]
-        + [carried[n] for n in (quality.QUARANTINE_TABLE,) if n in carried],
+        + ([carried[quality.QUARANTINE_TABLE]] if quality.QUARANTINE_TABLE in carried else []),
     )
     tables.replace_partition(quarantine, cfg, quality.QUARANTINE_TABLE, "run_date", run_date)
     runs = quality.data_quality_runs(spark, results, run_date, batch_id)

@@ -390,10 +390,14 @@ def read_offsets(
     return starts
 
 
-def last_data_version(spark: SparkSession, cfg: dict[str, Any], name: str, until: int) -> int:
-    """The latest version of table `name` up to `until` whose commit changed rows (not an
-    OPTIMIZE, VACUUM or property change): the offset to record after processing `until`, the
-    same whether or not maintenance ran since."""
+def last_data_version(
+    spark: SparkSession, cfg: dict[str, Any], name: str, until: int | None = None
+) -> int:
+    """The latest version of table `name` up to `until` (default: its current version) whose
+    commit changed rows (not an OPTIMIZE, VACUUM or property change): the offset to record after
+    processing `until`, the same whether or not maintenance ran since."""
+    if until is None:
+        until = table_version(spark, cfg, name)
     history = (
         DeltaTable.forPath(spark, table_path(cfg, name))
         .history()
