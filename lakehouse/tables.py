@@ -396,16 +396,19 @@ def last_data_version(
     """The latest version of table `name` up to `until` (default: its current version) whose
     commit changed rows (not an OPTIMIZE, VACUUM or property change): the offset to record after
     processing `until`, the same whether or not maintenance ran since."""
-    if until is None:
-        until = table_version(spark, cfg, name)
-    history = (
+    data = ~F.col("operation").isin(*MAINTENANCE_OPERATIONS)
+    if until is not None:
+        data &= F.col("version") <= until
+    # One read of the history: each costs a Spark job, and gold and refine ask a dozen times.
+    latest, current = (
         DeltaTable.forPath(spark, table_path(cfg, name))
         .history()
-        .filter((F.col("version") <= until) & ~F.col("operation").isin(*MAINTENANCE_OPERATIONS))
-        .agg(F.max("version"))
-        .first()[0]
+        .agg(F.max(F.when(data, F.col("version"))), F.max("version"))
+        .first()
     )
-    return int(until if history is None else history)
+    if latest is not None:
+        return int(latest)
+    return int(current if until is None else until)
 
 
 def advance_offsets(

@@ -318,3 +318,22 @@ def test_changes_if_recorded_is_none_for_versions_without_a_change_data_feed(spa
     assert missing is None
     assert "gold.t_facts: no change data since version" in caplog.text
     assert tables.changes_if_recorded(spark, cfg, "gold.t_facts", version, version).count() == 0
+
+
+def test_last_data_version_skips_maintenance_commits_up_to_the_version_asked(spark, cfg):
+    tables.append_table(rows(spark, 0, 3), cfg, "gold.t_facts")  # 0
+    tables.append_table(rows(spark, 3, 3), cfg, "gold.t_facts")  # 1
+    maintain.run(spark, cfg)  # 2 OPTIMIZE, 3 SET TBLPROPERTIES, then VACUUM's commits
+    operations = {
+        r["version"]: r["operation"]
+        for r in tables.table_history(spark, cfg, "gold.t_facts").collect()
+    }
+    assert operations[2] == "OPTIMIZE" and operations[3] == "SET TBLPROPERTIES"
+    latest = max(operations)
+
+    found = {
+        until: tables.last_data_version(spark, cfg, "gold.t_facts", until)
+        for until in (None, 0, 1, 3, latest)
+    }
+
+    assert found == {None: 1, 0: 0, 1: 1, 3: 1, latest: 1}
