@@ -141,7 +141,9 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
             log.info("%s: bronze and rules as on %s: kept as they are", ", ".join(SNAPSHOTS), kept)
             flagged, results = {}, []
             passing = {name: tables.read_table(spark, cfg, name) for name in SNAPSHOTS}
-        batch = interaction_batch(spark, cfg, model, interactions_builder, passing, persisted)
+        # Kept as they are, the small tables lost nobody whose interactions must go.
+        changed = passing if kept is None else None
+        batch = interaction_batch(spark, cfg, model, interactions_builder, changed, persisted)
         checked, interaction_results = quality_checked(
             spark, cfg, {INTERACTIONS: batch["rows"]}, {INTERACTIONS: batch["bronze_rows"]},
             persisted, passing, {INTERACTIONS: batch["new"]} if batch["new"] is not None else None,
@@ -218,14 +220,25 @@ def kept_snapshots(
     )
     if balances.count() != len(SNAPSHOTS):
         return None
+    quarantined = None
     if tables.table_exists(spark, cfg, quality.QUARANTINE_TABLE):
-        quarantine = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)
-        if quarantine.filter(on_last_run & (F.col("check_type") == "freshness")).limit(1).count():
+        quarantined = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE).filter(on_last_run)
+        if quarantined.filter(F.col("check_type") == "freshness").limit(1).count():
             return None
     rules = cfg.get("quality") or {}
     for name, rows in snapshots.items():
         moved = quality.freshness_moves(rules.get(name) or [], last_run, cfg["run"]["date"])
-        if moved is not None and rows.filter(moved).limit(1).count():
+        if moved is None:
+            continue
+        # The rows this run conforms are the last run's, which went to silver (unchanged since)
+        # or to the quarantine: judged there, rather than built again from bronze.
+        judged = [tables.read_table(spark, cfg, name)]
+        if quarantined is not None:
+            values = F.from_json("offending_values", rows.schema).alias("row")
+            judged.append(
+                quarantined.filter(F.col("table_name") == name).select(values).select("row.*")
+            )
+        if any(part.filter(moved).limit(1).count() for part in judged):
             return None
     return last_run
 
@@ -305,7 +318,7 @@ def _student_vle(cfg: dict[str, Any]) -> str:
 
 
 def days_condition(
-    cfg: dict[str, Any], model: str, name: str, rows: DataFrame, scope: DataFrame
+    spark: SparkSession, cfg: dict[str, Any], model: str, name: str, scope: DataFrame
 ) -> Column | None:
     """A cheap condition on the raw columns of feed `name` that every row of the scope's days
     meets (None when there is none: an LMS feed, or a scope with undated groups)."""
@@ -316,8 +329,13 @@ def days_condition(
     ).first()
     if first is None or undated:
         return None
-    # A handful of codes: a dictionary-encoded column, read alone.
-    codes = [r[0] for r in rows.select("code_presentation").distinct().collect()]
+    # The presentations courses.csv lists, a few dozen rows: reading studentVle's codes would
+    # scan all of its rows. Rows of codes it does not list are kept by the condition.
+    courses = cfg["sources"]["files"]["oulad"]["files"]["courses"]["bronze"]
+    codes = []
+    if tables.table_exists(spark, cfg, courses):
+        listed = tables.read_table(spark, cfg, courses).select("code_presentation").distinct()
+        codes = [r[0] for r in listed.collect()]
     return student_vle_days_between(codes, first, last, cfg["oulad"]["start_months"])
 
 
@@ -326,13 +344,14 @@ def interaction_batch(
     cfg: dict[str, Any],
     model: str,
     builder: Any,
-    passing: dict[str, DataFrame],
+    passing: dict[str, DataFrame] | None,
     persisted: list[DataFrame],
 ) -> dict[str, Any]:
     """What this run makes of silver.interactions: `rows` (the recomputed rows, unchecked),
     `scope` (the groups they cover, None when they are the whole table), `new` (those of the
     groups that new bronze rows touch), `bronze_rows` (rows read), `versions` (the offsets to
-    record) and `mode`."""
+    record) and `mode`; `passing` holds the learners' and courses' rows of this run (None when
+    silver's are kept as they are)."""
     feeds = interaction_feeds(cfg, model)
     versions = {name: tables.table_version(spark, cfg, name) for name in feeds}
     # Pinned to those versions: rows a concurrent ingest appends wait for the next run.
@@ -362,7 +381,7 @@ def interaction_batch(
             columns,
             broadcast=groups <= BROADCAST_ROWS,
             # Today's groups: the scope's days, found without computing every row's day.
-            may_touch=days_condition(cfg, model, name, bronze[name], scope),
+            may_touch=days_condition(spark, cfg, model, name, scope),
         ).persist()
         for name, (keys, columns) in feeds.items()
     }
@@ -386,12 +405,13 @@ def incremental_scope(
     cfg: dict[str, Any],
     feeds: dict[str, tuple[list[str], dict]],
     versions: dict[str, int],
-    passing: dict[str, DataFrame],
+    passing: dict[str, DataFrame] | None,
 ) -> tuple[DataFrame | None, DataFrame | None]:
     """(the interaction groups (learner, course, day) this night must recompute, those of them
     that new bronze rows touch); (None, None) when it cannot run incrementally (no
     silver.interactions or offsets yet, or a feed's change data feed does not cover the
-    versions since its offset)."""
+    versions since its offset). The groups include those of learners and courses silver has
+    and `passing` (this run's rows; None: silver's are kept) lacks."""
     offsets = tables.read_offsets(spark, cfg, CONSUMER, cfg["run"]["date"])
     if not tables.table_exists(spark, cfg, INTERACTIONS) or any(n not in offsets for n in feeds):
         return None, None
@@ -419,7 +439,7 @@ def incremental_scope(
             )
         )
     for table, column in (("silver.learners", "learner_id"), ("silver.courses", "course_id")):
-        if tables.table_exists(spark, cfg, table):
+        if passing is not None and tables.table_exists(spark, cfg, table):
             gone = (
                 tables.read_table(spark, cfg, table)
                 .select(column)

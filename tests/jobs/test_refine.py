@@ -76,12 +76,17 @@ def strict_cfg(tmp_path, profile, spark):
         },
     )
     cfg = with_run(cfg, date="2026-11-01", batch_id="refine-1")
-    for name, (schema, rows) in BRONZE.items():
-        bronze = spark.createDataFrame(
+    write_bronze(spark, cfg, BRONZE)
+    return cfg
+
+
+def write_bronze(spark, cfg, bronze):
+    """Appends the bronze tables given (name: (schema, rows)) as one load."""
+    for name, (schema, rows) in bronze.items():
+        loaded = spark.createDataFrame(
             [(*row, T0, "test", "b0") for row in rows], f"{schema}, {LINEAGE}"
         )
-        tables.append_table(bronze, cfg, name)
-    return cfg
+        tables.append_table(loaded, cfg, name)
 
 
 def read(spark, cfg, name):
@@ -254,3 +259,41 @@ def test_small_tables_are_kept_while_their_bronze_rules_and_freshness_judge_as_b
     # On 10-22 the learners aged out of silver into the quarantine; with 21 days they are back.
     assert aged["silver.learners"] == 0
     assert reruled["silver.learners"] == first["silver.learners"] > 0
+
+
+def test_small_tables_are_rebuilt_when_a_quarantined_row_ages_out(
+    spark, tmp_path, profile, lenient
+):
+    cfg = lenient(profile("local", {"paths.root": str(tmp_path / "root")}))
+    schema, rows = BRONZE["bronze.lms_learners"]
+    # Learner 4, quarantined for its country, was updated before everyone else.
+    older = [(*r[:6], "2026-08-01 00:00:00") if r[0] == 4 else r for r in rows]
+    write_bronze(spark, cfg, {**BRONZE, "bronze.lms_learners": (schema, older)})
+    # Too old from 10-21 on (81 days), and only learner 4.
+    rules = cfg["quality"]["silver.learners"]
+    next(r for r in rules if r["rule"] == "learner_updated_fresh")["max_age_days"] = 80
+
+    nights = [
+        refine.run(spark, with_run(cfg, date=day, batch_id=day))
+        for day in ("2026-10-19", "2026-10-20", "2026-10-21")
+    ]
+
+    assert [n["snapshots_kept"] for n in nights] == [False, True, False]
+    assert [n["silver.learners"] for n in nights] == [3, 3, 3]
+    quarantined = (
+        tables.read_table(spark, cfg, QUARANTINE_TABLE)
+        .filter("table_name = 'silver.learners'")
+        .select(
+            "run_date", "rule", F.get_json_object("offending_values", "$.learner_id").alias("id")
+        )
+    )
+    expected = spark.createDataFrame(
+        [
+            (dt.date(2026, 10, 19), "learner_country_format", "4"),
+            (dt.date(2026, 10, 20), "learner_country_format", "4"),
+            (dt.date(2026, 10, 21), "learner_country_format", "4"),
+            (dt.date(2026, 10, 21), "learner_updated_fresh", "4"),
+        ],
+        quarantined.schema,
+    )
+    assert_df_equality(quarantined, expected, ignore_row_order=True)
