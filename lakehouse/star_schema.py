@@ -485,7 +485,6 @@ def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame
         .groupBy("learner_id")
         .agg(F.collect_list(F.struct("activity_date", "facts", "events")).alias("days"))
     )
-    old = days.select("learner_id", _days_map(F.col("days")).alias("_old"))
     new = delta.select(
         F.col("learner_id").alias("_learner_id"), _days_map(F.col("days")).alias("_new")
     )
@@ -497,7 +496,7 @@ def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame
             (F.coalesce(a["events"], F.lit(0)) + F.coalesce(b["events"], F.lit(0))).alias("events"),
         )
 
-    summed = F.map_zip_with(F.coalesce("_old", empty), F.coalesce("_new", empty), add)
+    summed = F.map_zip_with(F.coalesce(_days_map(F.col("days")), empty), F.col("_new"), add)
     entries = F.transform(
         F.map_entries(summed),
         lambda e: F.struct(
@@ -506,12 +505,14 @@ def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame
             e["value"]["events"].alias("events"),
         ),
     )
+    folded = F.array_sort(F.filter(entries, lambda d: d["facts"] > 0)).cast(ACTIVITY_DAYS_TYPE)
+    old = days.select("learner_id", F.col("days").cast(ACTIVITY_DAYS_TYPE).alias("days"))
     joined = old.join(new, old["learner_id"].eqNullSafe(new["_learner_id"]), "full")
     return joined.select(
         F.coalesce("learner_id", "_learner_id").alias("learner_id"),
-        F.array_sort(F.filter(entries, lambda d: d["facts"] > 0))
-        .cast(ACTIVITY_DAYS_TYPE)
-        .alias("days"),
+        # Learners without changes keep their days as they are: a night's changes touch some
+        # learners, and the map functions cost as much as the days they go through.
+        F.when(F.col("_new").isNull(), F.col("days")).otherwise(folded).alias("days"),
     ).filter(F.size("days") > 0)
 
 

@@ -501,19 +501,22 @@ def test_learner_activity_days_after_a_change_feed_equal_those_of_the_changed_ro
         (1, 11, D(2026, 10, 1), 1),  # a second item the same day
         (1, 10, D(2026, 10, 3), 4),
         (2, 10, D(2026, 10, 2), 1),  # learner 2's only day: deleted below
+        (4, 13, D(2026, 9, 30), 3),  # learner 4: no change, kept as is
+        (4, 13, D(2026, 10, 2), 2),
     ]
     after = [
         (1, 10, D(2026, 10, 1), 5),  # updated
         (1, 10, D(2026, 10, 3), 4),
         (1, 10, D(2026, 10, 4), 1),  # inserted, a new day
         (3, 12, D(2026, 10, 4), 7),  # a new learner
+        *before[4:],
     ]
     change = lambda rows, kind: _activity(spark, rows).withColumn("_change_type", F.lit(kind))  # noqa: E731
     changes = (
         change([before[0]], "update_preimage")
         .unionByName(change([after[0]], "update_postimage"))
         .unionByName(change([before[1], before[3]], "delete"))
-        .unionByName(change(after[2:], "insert"))
+        .unionByName(change(after[2:4], "insert"))
     )
 
     out = with_changed_activity_days(learner_activity_days(_activity(spark, before)), changes)
