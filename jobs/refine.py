@@ -118,8 +118,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     if model == "lms":
         feeds = LMS_FEEDS
     else:
-        parts = cfg["sources"]["files"]["oulad"]["files"]
-        feeds = {name: [parts[p]["bronze"] for p in ps] for name, ps in OULAD_FEEDS.items()}
+        feeds = {name: [_oulad_bronze(cfg, p) for p in ps] for name, ps in OULAD_FEEDS.items()}
     snapshot_builder, interactions_builder = models[model]
     persisted: list[DataFrame] = []
     try:
@@ -309,12 +308,14 @@ def interaction_feeds(cfg: dict[str, Any], model: str) -> dict[str, tuple[list[s
             "bronze.lms_ratings": lms_interaction_scope("ts"),
         }
     else:
-        scopes = {_student_vle(cfg): student_vle_scope(cfg["oulad"]["start_months"])}
+        months = cfg["oulad"]["start_months"]
+        scopes = {_oulad_bronze(cfg, "student_vle"): student_vle_scope(months)}
     return {name: (list(table_conf(cfg, name)["keys"]), scope) for name, scope in scopes.items()}
 
 
-def _student_vle(cfg: dict[str, Any]) -> str:
-    return cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
+def _oulad_bronze(cfg: dict[str, Any], part: str) -> str:
+    """The bronze table the OULAD file `part` (conf sources.files.oulad.files) loads into."""
+    return cfg["sources"]["files"]["oulad"]["files"][part]["bronze"]
 
 
 def days_condition(
@@ -322,7 +323,7 @@ def days_condition(
 ) -> Column | None:
     """A cheap condition on the raw columns of feed `name` that every row of the scope's days
     meets (None when there is none: an LMS feed, or a scope with undated groups)."""
-    if model != "oulad" or name != _student_vle(cfg):
+    if model != "oulad" or name != _oulad_bronze(cfg, "student_vle"):
         return None
     first, last, undated = scope.agg(
         F.min("event_date"), F.max("event_date"), F.count(F.when(F.col("event_date").isNull(), 1))
@@ -331,7 +332,7 @@ def days_condition(
         return None
     # The presentations courses.csv lists, a few dozen rows: reading studentVle's codes would
     # scan all of its rows. Rows of codes it does not list are kept by the condition.
-    courses = cfg["sources"]["files"]["oulad"]["files"]["courses"]["bronze"]
+    courses = _oulad_bronze(cfg, "courses")
     codes = []
     if tables.table_exists(spark, cfg, courses):
         listed = tables.read_table(spark, cfg, courses).select("code_presentation").distinct()
@@ -556,9 +557,7 @@ def lms_interactions(cfg: dict[str, Any], bronze: dict[str, DataFrame]) -> DataF
 def oulad_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFrame]:
     """silver.learners, courses and enrollments, by name, from the OULAD's bronze tables
     (lakehouse.oulad; whole snapshots)."""
-    read = lambda part: tables.read_table(  # noqa: E731
-        spark, cfg, cfg["sources"]["files"]["oulad"]["files"][part]["bronze"]
-    )
+    read = lambda part: tables.read_table(spark, cfg, _oulad_bronze(cfg, part))  # noqa: E731
     months = cfg["oulad"]["start_months"]
     student_info = read("student_info")
     return {
@@ -572,9 +571,10 @@ def oulad_silver(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, DataFram
 
 def oulad_interactions_of(cfg: dict[str, Any], bronze: dict[str, DataFrame]) -> DataFrame:
     """silver.interactions rows (unchecked) from the OULAD studentVle rows given."""
-    part = cfg["sources"]["files"]["oulad"]["files"]["student_vle"]["bronze"]
     return oulad_interactions(
-        bronze[part], cfg["oulad"]["start_months"], float(cfg["oulad"]["click_weight"])
+        bronze[_oulad_bronze(cfg, "student_vle")],
+        cfg["oulad"]["start_months"],
+        float(cfg["oulad"]["click_weight"]),
     )
 
 
