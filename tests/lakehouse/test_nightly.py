@@ -1,9 +1,11 @@
-"""End to end: the whole nightly on a tiny generated demo, checked on the tables' content."""
+"""End to end: the whole nightly on a tiny generated demo, checked on the tables' content, and
+the same demo's LMS read from a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,14 @@ from lakehouse.nightly import holdout_summary, run_nightly
 
 pytestmark = pytest.mark.e2e
 
+LEARNERS = (
+    "learner_id bigint, name string, department string, job_role string, country string, "
+    "hired_at string, updated_at string"
+)
+
+# Columns saying which run wrote a row (or when): they differ between two runs by design.
+RUN_COLUMNS = {"_batch_id", "_ingested_at", "batch_id", "committed_at", "created_at", "run_id"}
+
 
 @pytest.fixture(scope="module")
 def nightly(spark, base_cfg):
@@ -31,6 +41,76 @@ def nightly(spark, base_cfg):
     versions = {name: tables.table_version(spark, cfg, name) for name in cfg["tables"]}
     second = run_nightly(with_run(cfg, batch_id="e2e-2"), spark=spark)
     return cfg, first, second, version_after_first, versions
+
+
+@pytest.fixture(scope="module")
+def postgres_night(spark, profile, postgres, tmp_path_factory):
+    """The same tiny demo run as `lakehouse demo --profile postgres` does, its LMS loaded into a
+    real throwaway PostgreSQL server (the LMS_* variables name it), up to silver: (cfg, results
+    of crawl, ingest and refine). The later stages read only silver: the nightly above runs
+    them."""
+    env = {
+        "LMS_JDBC_URL": postgres["jdbc_url"],
+        "LMS_USER": postgres["user"],
+        "LMS_PASSWORD": postgres["password"],
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        cfg = profile("postgres", {"paths.root": str(tmp_path_factory.mktemp("postgres-demo"))})
+        cfg = with_run(cfg, date=cfg["demo"]["run_date"], batch_id="pg-demo")
+        generate_demo_sources(cfg, "tiny")
+        results = run_nightly(cfg, stages=("crawl", "ingest", "refine"), spark=spark)
+    return cfg, results
+
+
+def test_the_postgres_profile_reads_the_lms_from_postgres(postgres_night):
+    cfg, results = postgres_night
+    assert cfg["sources"]["lms"]["url"].startswith("jdbc:postgresql://127.0.0.1:")
+    assert results["ingest"]["bronze.lms_learners"] > 0
+    assert results["ingest"]["bronze.lms_activity_events"] > 0
+
+
+def test_silver_learners_from_postgres_equal_the_generated_lms(spark, postgres_night):
+    cfg, _ = postgres_night
+    # The same world, also written as the demo's SQLite file; silver upper-cases countries.
+    with sqlite3.connect(Path(cfg["paths"]["demo"]) / "lms.db") as con:
+        rows = con.execute(
+            "SELECT id, name, department, job_role, upper(country), hired_at, updated_at "
+            "FROM learners"
+        ).fetchall()
+    stamp = "yyyy-MM-dd HH:mm:ss"
+    learners = tables.read_table(spark, cfg, "silver.learners").select(
+        "learner_id",
+        "name",
+        "department",
+        "job_role",
+        "country",
+        F.date_format("hired_at", stamp).alias("hired_at"),
+        F.date_format("updated_at", stamp).alias("updated_at"),
+    )
+    assert len(rows) > 0
+    assert_df_equality(
+        learners,
+        spark.createDataFrame(rows, LEARNERS),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_silver_from_postgres_equals_silver_from_the_sqlite_lms(spark, nightly, postgres_night):
+    sqlite_cfg, postgres_cfg = nightly[0], postgres_night[0]
+    for name in ("silver.learners", "silver.courses", "silver.enrollments", "silver.interactions"):
+        from_sqlite = tables.read_table(spark, sqlite_cfg, name)
+        from_postgres = tables.read_table(spark, postgres_cfg, name)
+        columns = [c for c in from_sqlite.columns if c not in RUN_COLUMNS]
+        assert from_sqlite.count() > 0, name
+        assert_df_equality(
+            from_postgres.select(*columns),
+            from_sqlite.select(*columns),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
 
 
 def test_every_recommended_course_exists_in_dim_course(spark, nightly):
@@ -161,10 +241,6 @@ def test_sql_command_answers_in_json(nightly, lakehouse_root):
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert rows == [{"run_date": nightly[0]["run"]["date"].isoformat(), "n": rows[0]["n"]}]
     assert rows[0]["n"] > 0
-
-
-# Columns saying which run wrote a row (or when): they differ between two runs by design.
-RUN_COLUMNS = {"_batch_id", "_ingested_at", "batch_id", "committed_at", "created_at", "run_id"}
 
 
 def test_rerunning_the_night_leaves_every_table_of_every_layer_identical(spark, nightly):
