@@ -337,3 +337,37 @@ def test_last_data_version_skips_maintenance_commits_up_to_the_version_asked(spa
     }
 
     assert found == {None: 1, 0: 0, 1: 1, 3: 1, latest: 1}
+
+
+def runs(spark, *rows):
+    return spark.createDataFrame(rows, "run_date date, learner_id bigint, score double")
+
+
+def test_replace_partition_replaces_one_run_date_and_refuses_rows_of_another(spark, cfg):
+    cfg["tables"]["gold.t_runs"] = {
+        "path": "gold/t_runs",
+        "keys": ["run_date", "learner_id"],
+        "partition_by": ["run_date"],
+    }
+    day1, day2, day3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
+    tables.replace_partition(
+        runs(spark, (day1, 1, 1.0), (day1, 2, 2.0)), cfg, "gold.t_runs", "run_date", day1
+    )
+    tables.replace_partition(runs(spark, (day2, 1, 3.0)), cfg, "gold.t_runs", "run_date", day2)
+
+    tables.replace_partition(runs(spark, (day2, 2, 4.0)), cfg, "gold.t_runs", "run_date", day2)
+    version = tables.table_version(spark, cfg, "gold.t_runs")
+    # A row of another run date, or of none, would land outside the partition replaced.
+    for stray in ((day3, 3, 5.0), (None, 3, 5.0)):
+        with pytest.raises(ValueError, match="gold.t_runs must all have run_date = '2026-11-02'"):
+            tables.replace_partition(
+                runs(spark, (day2, 1, 6.0), stray), cfg, "gold.t_runs", "run_date", day2
+            )
+
+    assert tables.table_version(spark, cfg, "gold.t_runs") == version == 2
+    assert_df_equality(
+        tables.read_table(spark, cfg, "gold.t_runs"),
+        runs(spark, (day1, 1, 1.0), (day1, 2, 2.0), (day2, 2, 4.0)),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
