@@ -219,11 +219,12 @@ def kept_snapshots(
     )
     if balances.count() != len(SNAPSHOTS):
         return None
+    # Rows that forbid keeping the tables, all looked for in one query.
+    against: list[DataFrame] = []
     quarantined = None
     if tables.table_exists(spark, cfg, quality.QUARANTINE_TABLE):
         quarantined = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE).filter(on_last_run)
-        if quarantined.filter(F.col("check_type") == "freshness").limit(1).count():
-            return None
+        against.append(quarantined.filter(F.col("check_type") == "freshness"))
     rules = cfg.get("quality") or {}
     for name, rows in snapshots.items():
         moved = quality.freshness_moves(rules.get(name) or [], last_run, cfg["run"]["date"])
@@ -231,14 +232,14 @@ def kept_snapshots(
             continue
         # The rows this run conforms are the last run's, which went to silver (unchanged since)
         # or to the quarantine: judged there, rather than built again from bronze.
-        judged = [tables.read_table(spark, cfg, name)]
+        against.append(tables.read_table(spark, cfg, name).filter(moved))
         if quarantined is not None:
             values = F.from_json("offending_values", rows.schema).alias("row")
-            judged.append(
-                quarantined.filter(F.col("table_name") == name).select(values).select("row.*")
-            )
-        if any(part.filter(moved).limit(1).count() for part in judged):
-            return None
+            judged = quarantined.filter(F.col("table_name") == name).select(values)
+            against.append(judged.select("row.*").filter(moved))
+    found = [rows.select(F.lit(1).alias("found")) for rows in against]
+    if found and functools.reduce(DataFrame.unionByName, found).limit(1).count():
+        return None
     return last_run
 
 
