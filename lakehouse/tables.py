@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,8 +46,48 @@ def table_version(spark: SparkSession, cfg: dict[str, Any], name: str) -> int | 
     """The latest committed version of table `name`, or None if it does not exist yet."""
     if not table_exists(spark, cfg, name):
         return None
-    history = DeltaTable.forPath(spark, table_path(cfg, name)).history(1)
-    return int(history.select("version").first()[0])
+    return _current_version(_delta_log(spark, cfg, name))
+
+
+# Versions and commit details are asked for dozens of times a night. DeltaTable.history() answers
+# with a Spark job (0.1-0.3 s each); Delta's own log object answers from the commit files alone
+# (a few ms): the snapshot's version, and the commitInfo action of a commit file, which the Delta
+# protocol puts in every commit Delta Lake for Spark writes.
+def _delta_log(spark: SparkSession, cfg: dict[str, Any], name: str) -> Any:
+    """Delta Lake's (JVM) DeltaLog of table `name`, cached by Delta per location."""
+    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog
+    return delta_log.forTable(spark._jsparkSession, table_path(cfg, name))
+
+
+def _current_version(delta_log: Any) -> int:
+    # update()'s Scala default arguments: no staleness accepted, no timestamp, no catalog table.
+    defaults = [getattr(delta_log, f"update$default${i}")() for i in (1, 2, 3)]
+    return int(delta_log.update(*defaults).version())
+
+
+def commit_info(spark: SparkSession, cfg: dict[str, Any], name: str, version: int) -> dict | None:
+    """The commitInfo of version `version` of table `name` (operation, operationParameters,
+    operationMetrics, userMetadata ...), as Delta wrote it in the commit file; None when that file
+    is gone (log clean-up after delta.logRetentionDuration) or holds no commitInfo."""
+    return _commit_info(spark, _delta_log(spark, cfg, name), version)
+
+
+def _commit_info(spark: SparkSession, delta_log: Any, version: int) -> dict | None:
+    names = spark._jvm.org.apache.spark.sql.delta.util.FileNames
+    try:
+        lines = delta_log.store().read(
+            names.unsafeDeltaFile(delta_log.logPath(), int(version)), delta_log.newDeltaHadoopConf()
+        )
+    except Py4JJavaError as error:
+        if "FileNotFoundException" in str(error.java_exception.getClass().getName()):
+            return None
+        raise
+    # Delta writes commitInfo first; other writers may put it anywhere.
+    for index in range(lines.size()):
+        action = json.loads(lines.apply(index))
+        if "commitInfo" in action:
+            return action["commitInfo"]
+    return None
 
 
 def append_table(
@@ -86,8 +129,11 @@ def overwrite_tables(
     each in its own commit, conf `run.parallel_writes` tables at a time."""
 
     def write(name: str) -> int:
+        started = time.monotonic()
         _overwrite(outputs[name], cfg, name)
-        return read_table(spark, cfg, name).count()
+        rows = rows_after_overwrite(spark, cfg, name)
+        log.info("%s: %d rows written in %.1f s", name, rows, time.monotonic() - started)
+        return rows
 
     # Small tables' jobs leave cores idle (planning, Delta commits, one-task stages) that
     # another table's job can use; each table is still one commit of its own.
@@ -101,6 +147,19 @@ def overwrite_tables(
     for name in outputs:
         register_table(spark, cfg, name)
     return counts
+
+
+def rows_after_overwrite(spark: SparkSession, cfg: dict[str, Any], name: str) -> int:
+    """The rows of table `name` after an overwrite of it: its last commit's output rows when
+    that commit replaced the whole table (which then holds exactly those), else a count."""
+    delta_log = _delta_log(spark, cfg, name)
+    info = _commit_info(spark, delta_log, _current_version(delta_log)) or {}
+    parameters = info.get("operationParameters") or {}
+    rows = (info.get("operationMetrics") or {}).get("numOutputRows")
+    whole = parameters.get("mode") == "Overwrite" and "predicate" not in parameters
+    if info.get("operation") == "WRITE" and whole and rows is not None:
+        return int(rows)
+    return read_table(spark, cfg, name).count()
 
 
 def replace_partition(
@@ -226,8 +285,9 @@ def merge_table(
         )
     if target is None or target.columns != df.columns:
         overwrite_table(df, cfg, name)
+        inserted = rows_after_overwrite(spark, cfg, name)
         ensure_table_properties(spark, cfg, name)
-        return {"inserted": read_table(spark, cfg, name).count(), "updated": 0, "deleted": 0}
+        return {"inserted": inserted, "updated": 0, "deleted": 0}
     path = table_path(cfg, name)
     deletes = delete_unmatched or within is not None
     # What may match a table row: everything, or with key_date what is not dated later.
@@ -311,9 +371,10 @@ def merge_table(
         source.unpersist()
     finally:
         df.unpersist()
-    if table_version(spark, cfg, name) == before:
+    after = table_version(spark, cfg, name)
+    if after == before:
         return {"inserted": 0, "updated": 0, "deleted": 0}
-    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
+    metrics = (commit_info(spark, cfg, name, after) or {}).get("operationMetrics") or {}
     count = lambda key: int(metrics.get(key) or 0)  # noqa: E731
     return {
         "inserted": count("numTargetRowsInserted"),
@@ -411,19 +472,18 @@ def last_data_version(
     """The latest version of table `name` up to `until` (default: its current version) whose
     commit changed rows (not an OPTIMIZE, VACUUM or property change): the offset to record after
     processing `until`, the same whether or not maintenance ran since."""
-    data = ~F.col("operation").isin(*MAINTENANCE_OPERATIONS)
-    if until is not None:
-        data &= F.col("version") <= until
-    # One read of the history: each costs a Spark job, and gold and refine ask a dozen times.
-    latest, current = (
-        DeltaTable.forPath(spark, table_path(cfg, name))
-        .history()
-        .agg(F.max(F.when(data, F.col("version"))), F.max("version"))
-        .first()
-    )
-    if latest is not None:
-        return int(latest)
-    return int(current if until is None else until)
+    delta_log = _delta_log(spark, cfg, name)
+    current = _current_version(delta_log)
+    last = current if until is None else min(int(until), current)
+    # Newest first: maintenance commits are a few at the end of a night, if any.
+    for version in range(last, -1, -1):
+        info = _commit_info(spark, delta_log, version)
+        if info is None:
+            # Older commits are cleaned up: none that changed rows is left to find.
+            break
+        if info.get("operation") not in MAINTENANCE_OPERATIONS:
+            return version
+    return current if until is None else int(until)
 
 
 def advance_offsets(

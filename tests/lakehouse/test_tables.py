@@ -339,6 +339,35 @@ def test_last_data_version_skips_maintenance_commits_up_to_the_version_asked(spa
     assert found == {None: 1, 0: 0, 1: 1, 3: 1, latest: 1}
 
 
+def test_commit_info_is_what_the_commit_file_says_and_none_for_a_missing_commit(spark, cfg):
+    tables.overwrite_table(rows(spark, 0, 4), cfg, "gold.t_facts")  # 0
+    tables.append_table(rows(spark, 4, 3), cfg, "gold.t_facts")  # 1
+
+    first = tables.commit_info(spark, cfg, "gold.t_facts", 0)
+    second = tables.commit_info(spark, cfg, "gold.t_facts", 1)
+
+    assert (first["operation"], first["operationParameters"]["mode"]) == ("WRITE", "Overwrite")
+    assert (second["operation"], second["operationParameters"]["mode"]) == ("WRITE", "Append")
+    assert second["operationMetrics"]["numOutputRows"] == "3"
+    assert second["userMetadata"] == f"batch_id={cfg['run']['batch_id']}"
+    assert tables.commit_info(spark, cfg, "gold.t_facts", 2) is None
+
+
+def test_rows_after_overwrite_is_the_table_count_whatever_its_last_commit(spark, cfg):
+    day = dt.date(2026, 11, 1)
+    cfg["tables"]["gold.t_runs"] = {"path": "gold/t_runs", "keys": ["run_date", "learner_id"]}
+    tables.overwrite_table(runs(spark, (day, 1, 1.0), (day, 2, 2.0)), cfg, "gold.t_runs")
+    after_overwrite = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+    # Neither an append nor a replaced partition leaves only the rows it wrote.
+    tables.append_table(runs(spark, (day, 3, 3.0)), cfg, "gold.t_runs")
+    after_append = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+    later = dt.date(2026, 11, 2)
+    tables.replace_partition(runs(spark, (later, 1, 4.0)), cfg, "gold.t_runs", "run_date", later)
+    after_replace = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+
+    assert (after_overwrite, after_append, after_replace) == (2, 3, 4)
+
+
 def runs(spark, *rows):
     return spark.createDataFrame(rows, "run_date date, learner_id bigint, score double")
 
