@@ -44,6 +44,7 @@ import datetime as dt
 import functools
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -491,29 +492,48 @@ def write_checked(
         }
         carried = {name: rows.localCheckpoint() for name, rows in carried.items()}
         counts.update({name: tables.read_table(spark, cfg, name).count() for name in SNAPSHOTS})
-    for name, rows in flagged.items():
-        passed = quality.passing_rows(rows)
-        if name == INTERACTIONS and interaction_scope is not None:
-            merged = tables.merge_table(passed, cfg, name, within=interaction_scope)
-        else:
-            merged = tables.merge_table(passed, cfg, name, delete_unmatched=True)
-        log.info("%s: %s", name, merged)
-        counts[name] = tables.read_table(spark, cfg, name).count()
-    quarantine = functools.reduce(
-        DataFrame.unionByName,
-        [quality.quarantined_rows(rows, name, run_date, batch_id) for name, rows in flagged.items()]
-        + ([carried[quality.QUARANTINE_TABLE]] if quality.QUARANTINE_TABLE in carried else []),
-    )
-    tables.replace_partition(quarantine, cfg, quality.QUARANTINE_TABLE, "run_date", run_date)
-    runs = quality.data_quality_runs(spark, results, run_date, batch_id)
-    if quality.RUNS_TABLE in carried:
-        runs = runs.unionByName(carried[quality.RUNS_TABLE])
-    tables.replace_partition(runs, cfg, quality.RUNS_TABLE, "run_date", run_date)
-    counts[quality.QUARANTINE_TABLE] = (
-        tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)
-        .filter(f"run_date = DATE'{run_date.isoformat()}'")
-        .count()
-    )
+
+    def merged() -> dict[str, int]:
+        rows_after = {}
+        for name, rows in flagged.items():
+            passed = quality.passing_rows(rows)
+            if name == INTERACTIONS and interaction_scope is not None:
+                result = tables.merge_table(passed, cfg, name, within=interaction_scope)
+            else:
+                result = tables.merge_table(passed, cfg, name, delete_unmatched=True)
+            log.info("%s: %s", name, result)
+            rows_after[name] = tables.read_table(spark, cfg, name).count()
+        return rows_after
+
+    def quarantined() -> dict[str, int]:
+        rows = functools.reduce(
+            DataFrame.unionByName,
+            [quality.quarantined_rows(r, name, run_date, batch_id) for name, r in flagged.items()]
+            + ([carried[quality.QUARANTINE_TABLE]] if quality.QUARANTINE_TABLE in carried else []),
+        )
+        tables.replace_partition(rows, cfg, quality.QUARANTINE_TABLE, "run_date", run_date)
+        on_run_date = f"run_date = DATE'{run_date.isoformat()}'"
+        table = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)
+        return {quality.QUARANTINE_TABLE: table.filter(on_run_date).count()}
+
+    def recorded() -> dict[str, int]:
+        runs = quality.data_quality_runs(spark, results, run_date, batch_id)
+        if quality.RUNS_TABLE in carried:
+            runs = runs.unionByName(carried[quality.RUNS_TABLE])
+        tables.replace_partition(runs, cfg, quality.RUNS_TABLE, "run_date", run_date)
+        return {}
+
+    # Three tables, each its own commits, from rows already computed (persisted, checkpointed):
+    # a night's small jobs and commits leave cores idle that the other writes can use. A run
+    # failing in one of them advances no offset: its rerun writes all three again.
+    writes = (merged, quarantined, recorded)
+    if int(cfg["run"].get("parallel_writes") or 1) <= 1:
+        for write in writes:
+            counts.update(write())
+    else:
+        with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+            for done in [pool.submit(write) for write in writes]:
+                counts.update(done.result())
     return counts
 
 

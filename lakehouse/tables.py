@@ -386,14 +386,24 @@ def merge_table(
 def _with_batch_metadata(spark: SparkSession, cfg: dict[str, Any], action: Any) -> Any:
     # A MERGE takes no writer options: its commit's userMetadata comes from the session.
     batch_id = cfg.get("run", {}).get("batch_id")
-    key = "spark.databricks.delta.commitInfo.userMetadata"
     if not batch_id:
         return action()
-    spark.conf.set(key, f"batch_id={batch_id}")
+    settings = {"spark.databricks.delta.commitInfo.userMetadata": f"batch_id={batch_id}"}
+    return _with_session_conf(spark, settings, action)
+
+
+def _with_session_conf(spark: SparkSession, settings: dict[str, str], action: Any) -> Any:
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         return action()
     finally:
-        spark.conf.unset(key)
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def changes_if_recorded(
@@ -506,7 +516,7 @@ def advance_offsets(
         overwrite_table(rows, cfg, OFFSETS)
         return
     rerun = "t.run_date = s.run_date"
-    (
+    merge = (
         DeltaTable.forPath(spark, table_path(cfg, OFFSETS))
         .alias("t")
         .merge(rows.alias("s"), "t.consumer = s.consumer AND t.table_name = s.table_name")
@@ -523,8 +533,12 @@ def advance_offsets(
             }
         )
         .whenNotMatchedInsertAll()
-        .execute()
     )
+    # The source is a handful of rows made here, which nothing can change under the MERGE:
+    # copying it first (Delta's default for sources that are not Delta tables) is a Spark job
+    # for nothing.
+    settings = {"spark.databricks.delta.merge.materializeSource": "none"}
+    _with_session_conf(spark, settings, merge.execute)
 
 
 def append_new_files(
