@@ -119,7 +119,9 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         if previous is None or source not in unchanged:
             outputs[name] = build(previous, snapshot, as_of)
     counts = tables.overwrite_tables(spark, cfg, outputs)
-    counts.update({name: read(name).count() for name in dimensions if name not in outputs})
+    counts.update(
+        {name: tables.table_rows(spark, cfg, name) for name in dimensions if name not in outputs}
+    )
     dim_learner, dim_course = read("gold.dim_learner"), read("gold.dim_course")
     activity = build_activity_facts(
         spark, cfg, interactions, version, offsets, dim_learner, dim_course
@@ -197,7 +199,13 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     counts.update(tables.overwrite_tables(spark, cfg, outputs))
     if changes is not None:
         changes.unpersist()
-    counts.update({name: read(name).count() for name in (SKILLS, *kept) if name not in outputs})
+    counts.update(
+        {
+            name: tables.table_rows(spark, cfg, name)
+            for name in (SKILLS, *kept)
+            if name not in outputs
+        }
+    )
     # What the next night folds its changes onto: these versions of the facts and tables.
     processed[ACTIVITY] = tables.last_data_version(spark, cfg, ACTIVITY, facts_version)
     for name in (DAYS, ENROLLMENT):
@@ -308,7 +316,7 @@ def build_activity_facts(
         scope.unpersist()
         mode = "incremental"
     log.info("%s (%s): %s", ACTIVITY, mode, merged)
-    rows = tables.read_table(spark, cfg, ACTIVITY).count()
+    rows = tables.table_rows(spark, cfg, ACTIVITY)
     # Maintenance commits since the last change do not move the offset: reruns record the same.
     processed = tables.last_data_version(spark, cfg, INTERACTIONS, version)
     return {"rows": rows, "activity_mode": mode, "activity_groups": groups, "version": processed}

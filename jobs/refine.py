@@ -491,7 +491,7 @@ def write_checked(
             if tables.table_exists(spark, cfg, name)
         }
         carried = {name: rows.localCheckpoint() for name, rows in carried.items()}
-        counts.update({name: tables.read_table(spark, cfg, name).count() for name in SNAPSHOTS})
+        counts.update({name: tables.table_rows(spark, cfg, name) for name in SNAPSHOTS})
 
     def merged() -> dict[str, int]:
         rows_after = {}
@@ -502,7 +502,7 @@ def write_checked(
             else:
                 result = tables.merge_table(passed, cfg, name, delete_unmatched=True)
             log.info("%s: %s", name, result)
-            rows_after[name] = tables.read_table(spark, cfg, name).count()
+            rows_after[name] = tables.table_rows(spark, cfg, name)
         return rows_after
 
     def quarantined() -> dict[str, int]:

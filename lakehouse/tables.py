@@ -131,7 +131,7 @@ def overwrite_tables(
     def write(name: str) -> int:
         started = time.monotonic()
         _overwrite(outputs[name], cfg, name)
-        rows = rows_after_overwrite(spark, cfg, name)
+        rows = table_rows(spark, cfg, name)
         log.info("%s: %d rows written in %.1f s", name, rows, time.monotonic() - started)
         return rows
 
@@ -149,9 +149,9 @@ def overwrite_tables(
     return counts
 
 
-def rows_after_overwrite(spark: SparkSession, cfg: dict[str, Any], name: str) -> int:
-    """The rows of table `name` after an overwrite of it: its last commit's output rows when
-    that commit replaced the whole table (which then holds exactly those), else a count."""
+def table_rows(spark: SparkSession, cfg: dict[str, Any], name: str) -> int:
+    """The number of rows of table `name`: its last commit's output rows when that commit
+    replaced the whole table (which then holds exactly those; no Spark job), else a count."""
     delta_log = _delta_log(spark, cfg, name)
     info = _commit_info(spark, delta_log, _current_version(delta_log)) or {}
     parameters = info.get("operationParameters") or {}
@@ -285,7 +285,7 @@ def merge_table(
         )
     if target is None or target.columns != df.columns:
         overwrite_table(df, cfg, name)
-        inserted = rows_after_overwrite(spark, cfg, name)
+        inserted = table_rows(spark, cfg, name)
         ensure_table_properties(spark, cfg, name)
         return {"inserted": inserted, "updated": 0, "deleted": 0}
     path = table_path(cfg, name)

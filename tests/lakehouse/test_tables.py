@@ -353,17 +353,17 @@ def test_commit_info_is_what_the_commit_file_says_and_none_for_a_missing_commit(
     assert tables.commit_info(spark, cfg, "gold.t_facts", 2) is None
 
 
-def test_rows_after_overwrite_is_the_table_count_whatever_its_last_commit(spark, cfg):
+def test_table_rows_is_the_count_whatever_the_last_commit(spark, cfg):
     day = dt.date(2026, 11, 1)
     cfg["tables"]["gold.t_runs"] = {"path": "gold/t_runs", "keys": ["run_date", "learner_id"]}
     tables.overwrite_table(runs(spark, (day, 1, 1.0), (day, 2, 2.0)), cfg, "gold.t_runs")
-    after_overwrite = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+    after_overwrite = tables.table_rows(spark, cfg, "gold.t_runs")
     # Neither an append nor a replaced partition leaves only the rows it wrote.
     tables.append_table(runs(spark, (day, 3, 3.0)), cfg, "gold.t_runs")
-    after_append = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+    after_append = tables.table_rows(spark, cfg, "gold.t_runs")
     later = dt.date(2026, 11, 2)
     tables.replace_partition(runs(spark, (later, 1, 4.0)), cfg, "gold.t_runs", "run_date", later)
-    after_replace = tables.rows_after_overwrite(spark, cfg, "gold.t_runs")
+    after_replace = tables.table_rows(spark, cfg, "gold.t_runs")
 
     assert (after_overwrite, after_append, after_replace) == (2, 3, 4)
 
