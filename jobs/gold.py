@@ -6,22 +6,25 @@ The dimensions carry history: each night applies the silver snapshot to the prev
 silver.interactions, is incremental: the groups (learner x item x day) whose interactions changed
 since gold's last run, read from silver.interactions' change data feed (from the version in
 control.offsets), are recomputed from silver and MERGEd, groups left without interactions deleted;
-the offset advances after every gold table committed. The facts' own change data feed then keeps two
-summaries up to date without rescanning them: gold.learner_activity_days (every learner's active
-days, with their rows and events: sums, so any change folds in exactly) and the enrolments' first
-activity and events behind gold.fact_enrollment (a minimum, so only new facts fold in, onto
-unchanged enrolments and courses; other changes rebuild it from the facts). learner_engagement and
-dim_date are computed from the active days, whose 30-day windows, recency and streaks move with the
-run date anyway; course_stats from the facts. The dimensions and skill_coverage read only the small
-silver tables (their last data versions are recorded in control.offsets too): when those did not
-change since gold's last run, they are left as that run wrote them, which is what recomputing them
-would give; so are the two summaries when they already hold what the night built (a rerun compares
-them), so that the versions recorded for them stay those of the night rerun. A rerun of a night
-starts from where that night first started, so it recomputes the same groups. The first run, and
-`--full-rebuild` (conf `run.full_rebuild`), recompute the facts from the whole of
-silver.interactions and merge them the same way (and every other table); both ways give the same
-tables, because a fact's dimension keys are those of the versions valid at its first event, which
-later nights never change (new versions start at the end of the night that saw them).
+the offset advances after every gold table committed. The facts' own change data feed then keeps
+three summaries up to date without rescanning them: gold.learner_activity_days (every learner's
+active days, with their rows and events: sums, so any change folds in exactly), the enrolments'
+first activity and events behind gold.fact_enrollment (a minimum, so only new facts fold in, onto
+unchanged enrolments and courses; other changes rebuild it from the facts) and
+gold.course_learner_starts (each course x learner pair's first day: a minimum too, rebuilt when a
+fact was deleted). learner_engagement and dim_date are computed from the active days, whose 30-day
+windows, recency and streaks move with the run date anyway; course_stats counts its learners from
+the starts, and reads of the facts only those with ratings and those of its 30-day window. The
+dimensions and skill_coverage read only the small silver tables (their last data versions are
+recorded in control.offsets too): when those did not change since gold's last run, they are left as
+that run wrote them, which is what recomputing them would give; so are the summaries when they
+already hold what the night built (a rerun compares them), so that the versions recorded
+for them stay those of the night rerun. A rerun of a night starts from where that night first
+started, so it recomputes the same groups. The first run, and `--full-rebuild` (conf
+`run.full_rebuild`), recompute the facts from the whole of silver.interactions and merge them the
+same way (and every other table); both ways give the same tables, because a fact's dimension keys
+are those of the versions valid at its first event, which later nights never change (new versions
+start at the end of the night that saw them).
 
 spark-submit --py-files dist/lakehouse.zip jobs/gold.py --profile cluster --date 2026-11-02 \
     [--full-rebuild]
@@ -40,11 +43,13 @@ from pyspark.sql import functions as F
 from lakehouse import tables
 from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, changed_scope, in_scope, same_rows
 from lakehouse.runs import data_end, job_main
+from lakehouse.spark import local_rows
 from lakehouse.star_schema import (
     ACTIVITY_FACT_COLUMNS,
     SCD2_COLUMNS,
     course_dimension,
     course_items,
+    course_learner_starts,
     course_statistics,
     date_dimension,
     enrollment_activity,
@@ -55,6 +60,7 @@ from lakehouse.star_schema import (
     learning_activity_facts,
     skill_coverage,
     with_changed_activity_days,
+    with_more_course_learner_starts,
     with_more_enrollment_activity,
 )
 
@@ -67,6 +73,7 @@ ACTIVITY = "gold.fact_learning_activity"
 SKILLS = "gold.skill_coverage"
 DAYS = "gold.learner_activity_days"
 ENROLLMENT = "gold.fact_enrollment"
+STARTS = "gold.course_learner_starts"
 # The small silver tables gold reads whole; recorded in control.offsets like interactions.
 SNAPSHOTS = ("silver.learners", "silver.courses", "silver.enrollments")
 
@@ -83,8 +90,9 @@ def previous_dimension(spark: SparkSession, cfg: dict[str, Any], name: str) -> D
 def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     """Rows per gold table after this run, and how the activity facts were built
     (`activity_mode`: incremental or full, and `activity_groups`: learner x item x day groups
-    recomputed), how the learners' active days and the enrolments' activity were
-    (`activity_days`, `enrollment_activity`: changes, folded onto the last run's, or full), and
+    recomputed), how the learners' active days, the enrolments' activity and the course x
+    learner starts were (`activity_days`, `enrollment_activity`, `course_learner_starts`:
+    changes, folded onto the last run's, or full), and
     the silver snapshot tables unchanged since gold's last run (`unchanged_inputs`)."""
     read = lambda name: tables.read_table(spark, cfg, name)  # noqa: E731
     run_date: dt.date = cfg["run"]["date"]
@@ -135,20 +143,23 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     current_learners = dim_learner.filter(F.col("is_current"))
     current_courses = dim_course.filter(F.col("is_current"))
 
-    # The learners' active days and the enrolments' activity, from the facts' changes since
-    # they were last built when that is exact, else from every fact.
+    # The learners' active days, the enrolments' activity and the course x learner starts,
+    # from the facts' changes since they were last built when that is exact, else from every
+    # fact.
     changes = fact_changes(spark, cfg, offsets, facts_version)
     built = {}
+    starts = None
+    kinds: dict[str, int] = {}
     if changes is None:
         days, started = learner_activity_days(facts), enrollment_activity(facts, courses)
         built["activity_days"] = built["enrollment_activity"] = "full"
     else:
         days = with_changed_activity_days(previous_table(spark, cfg, offsets, DAYS), changes)
         built["activity_days"] = "changes"
-        # min() cannot take a row back: only new facts fold into the starts, and only onto
-        # the same enrolments and parent courses.
-        only_inserts = not changes.filter(F.col("_change_type") != "insert").limit(1).count()
-        if only_inserts and {"silver.courses", "silver.enrollments"} <= unchanged:
+        kinds = {r[0]: r[1] for r in changes.groupBy("_change_type").count().collect()}
+        # min() cannot take a row back: only new facts fold into the enrolments' starts, and
+        # only onto the same enrolments and parent courses.
+        if set(kinds) <= {"insert"} and {"silver.courses", "silver.enrollments"} <= unchanged:
             before = previous_table(spark, cfg, offsets, ENROLLMENT)
             more = enrollment_activity(changes, courses)
             started = with_more_enrollment_activity(before, more)
@@ -156,8 +167,21 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         else:
             started = enrollment_activity(facts, courses)
             built["enrollment_activity"] = "full"
-    # Computed once for the tables below and its own write, all in one batch of writes.
-    days = days.localCheckpoint()
+        # A pair's first day moves only with new facts (an update keeps its fact's day) or
+        # deleted ones, after which the starts are rebuilt.
+        if "delete" not in kinds and STARTS in offsets and tables.table_exists(spark, cfg, STARTS):
+            inserted = changes.filter(F.col("_change_type") == "insert")
+            starts = with_more_course_learner_starts(
+                previous_table(spark, cfg, offsets, STARTS),
+                course_learner_starts(inserted),
+                broadcast=sum(kinds.values()) <= BROADCAST_ROWS,
+            )
+            built["course_learner_starts"] = "changes"
+    if starts is None:
+        starts = course_learner_starts(facts)
+        built["course_learner_starts"] = "full"
+    # Computed once for the tables below and their own writes, all in one batch of writes.
+    days, starts = days.localCheckpoint(), starts.localCheckpoint()
 
     # The calendar reaches the run date even when the last event is older.
     dates = F.transform("days", lambda d: d["activity_date"])
@@ -166,13 +190,16 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         .unionByName(days.select(F.array_max(dates).alias("event_date")))
         .unionByName(enrollments.select(F.to_date("enrolled_at").alias("event_date")))
         .unionByName(enrollments.select(F.to_date("completed_at").alias("event_date")))
-        .unionByName(spark.createDataFrame([(run_date,)], "event_date date"))
+        .unionByName(local_rows(spark, [(run_date,)], "event_date date"))
         .filter(F.col("event_date").isNotNull())
     )
-    # The longest first (course_stats still reads every fact): the others fill the gaps.
+    # The longest first (course_stats reads the facts of its windows): the others fill the gaps.
     outputs = {
-        "gold.course_stats": course_statistics(current_courses, enrollments, facts, run_date),
+        "gold.course_stats": course_statistics(
+            current_courses, enrollments, facts, starts, run_date
+        ),
         ENROLLMENT: enrollment_facts(enrollments, started, dim_learner, dim_course),
+        STARTS: starts,
         DAYS: days,
         "gold.learner_engagement": learner_engagement(
             current_learners, days, enrollments, run_date
@@ -185,11 +212,12 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     # The tables the next night folds onto stay as they are when they already hold what this
     # night built (a rerun, or a night without new facts): the versions control.offsets
     # records for them, like the rows, are then those of the night rerun.
-    nothing_new = changes is not None and changes.isEmpty()
+    nothing_new = changes is not None and not kinds
     kept = [
         name
         for name, still in (
             (DAYS, nothing_new),
+            (STARTS, nothing_new),
             (ENROLLMENT, nothing_new and set(SNAPSHOTS) <= unchanged),
         )
         if holds_already(spark, cfg, offsets, name, outputs[name], still)
@@ -208,7 +236,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     )
     # What the next night folds its changes onto: these versions of the facts and tables.
     processed[ACTIVITY] = tables.last_data_version(spark, cfg, ACTIVITY, facts_version)
-    for name in (DAYS, ENROLLMENT):
+    for name in (DAYS, ENROLLMENT, STARTS):
         processed[name] = tables.last_data_version(spark, cfg, name)
     # Only after every gold table committed: a run dying earlier reads the same changes again.
     tables.advance_offsets(spark, cfg, CONSUMER, processed)
@@ -219,9 +247,9 @@ def fact_changes(
     spark: SparkSession, cfg: dict[str, Any], offsets: dict[str, dict], version: int
 ) -> DataFrame | None:
     """The activity facts' change data feed (cached) since the version the last run built
-    gold.learner_activity_days and fact_enrollment from, up to `version`; None when there is
-    no such start (first run, full rebuild, those tables missing, the changes not recorded):
-    they are then built from every fact."""
+    gold.learner_activity_days and fact_enrollment (and course_learner_starts) from, up to
+    `version`; None when there is no such start (first run, full rebuild, those tables
+    missing, the changes not recorded): they are then built from every fact."""
     if any(name not in offsets for name in (ACTIVITY, DAYS, ENROLLMENT)):
         return None
     if not all(tables.table_exists(spark, cfg, name) for name in (DAYS, ENROLLMENT)):

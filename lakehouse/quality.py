@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import ConfigError
 from lakehouse.runs import data_end
+from lakehouse.spark import local_rows
 
 # The tables quality results land in (declared in conf/base.yml `tables:`).
 QUARANTINE_TABLE = "silver.quarantine"
@@ -222,8 +223,10 @@ def data_quality_runs(
     row_balance records (balance columns null on rule rows)."""
     fields = [f.split()[0] for f in DATA_QUALITY_RUNS_SCHEMA.split(", ")]
     records = [{**r, "run_date": run_date, "batch_id": batch_id} for r in results]
-    return spark.createDataFrame(
-        [tuple(record.get(f) for f in fields) for record in records], DATA_QUALITY_RUNS_SCHEMA
+    return local_rows(
+        spark,
+        [tuple(record.get(f) for f in fields) for record in records],
+        DATA_QUALITY_RUNS_SCHEMA,
     )
 
 

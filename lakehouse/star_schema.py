@@ -375,36 +375,81 @@ def _window_days(run_date: dt.date, days: int, column: str = "activity_date") ->
     return F.col(column).between(F.lit(run_date - dt.timedelta(days=days - 1)), F.lit(run_date))
 
 
+COURSE_LEARNER_KEYS = ("course_id", "learner_id")
+
+
+def course_learner_starts(activity: DataFrame) -> DataFrame:
+    """gold.course_learner_starts: one row per course (or item) and learner with activity
+    (course_id, learner_id) and its first_activity_date; from the activity facts (or the rows
+    of their change data feed), days after any run date included."""
+    return activity.groupBy(*COURSE_LEARNER_KEYS).agg(
+        F.min("activity_date").alias("first_activity_date")
+    )
+
+
+def with_more_course_learner_starts(
+    starts: DataFrame, more: DataFrame, broadcast: bool = True
+) -> DataFrame:
+    """course_learner_starts rows (course_id, learner_id) of `starts` combined with those of
+    more activity (`more`, the course_learner_starts of new activity rows): the earlier first
+    day; what course_learner_starts of all those activity rows gives. With `broadcast` (more
+    holds a night's few pairs), the starts are joined to it without being shuffled."""
+    keys = list(COURSE_LEARNER_KEYS)
+    more = more.select(*keys, F.col("first_activity_date").alias("_more"))
+    lookup = F.broadcast(more) if broadcast else more
+    kept = starts.select(*keys, "first_activity_date").join(lookup, keys, "left")
+    # Pairs the starts lack: `more` without those it shares with them (a few rows).
+    shared = starts.select(*keys).join(lookup.select(*keys), keys, "left_semi")
+    new = more.join(shared, keys, "left_anti")
+    return kept.select(
+        *keys, F.least("first_activity_date", "_more").alias("first_activity_date")
+    ).unionByName(new.select(*keys, F.col("_more").alias("first_activity_date")))
+
+
 def course_statistics(
-    courses: DataFrame, enrollments: DataFrame, activity: DataFrame, run_date: dt.date
+    courses: DataFrame,
+    enrollments: DataFrame,
+    activity: DataFrame,
+    starts: DataFrame,
+    run_date: dt.date,
 ) -> DataFrame:
     """gold.course_stats: one row per course (course_id; course_key of its current version) with
     enrollments, completion rate, average score and rating, and distinct active learners ever
     and in the 7 and 30 days ending on the run date (days after it are ignored), from the
-    daily_activity rows (or the activity facts)."""
+    daily_activity rows (or the activity facts) and their course_learner_starts."""
     enrolled = enrollments.groupBy("course_id").agg(
         F.count(F.lit(1)).alias("enrollments"),
         F.count(F.when(F.col("status") == "completed", 1)).alias("completions"),
         F.avg(F.when(F.col("status") == "completed", F.col("score"))).alias("avg_score"),
     )
-    # One row per course and learner first: three distinct counts over the activity would
-    # each expand and shuffle every row.
-    learners = (
-        activity.filter(F.col("activity_date") <= F.lit(run_date))
-        .groupBy("course_id", "learner_id")
+    # Learners ever active from each pair's first day: the distinct pairs of every activity
+    # row are what cost most here, and the starts already hold them.
+    ever = (
+        starts.filter(F.col("first_activity_date") <= F.lit(run_date))
+        .groupBy("course_id")
+        .agg(F.count(F.lit(1)).alias("active_learners"))
+    )
+    # Only rows with ratings count for them (rating_stars come with ratings): the other rows'
+    # files are skipped by their statistics.
+    rated = (
+        activity.filter((F.col("ratings") > 0) & (F.col("activity_date") <= F.lit(run_date)))
+        .groupBy("course_id")
         .agg(
             F.sum("ratings").alias("ratings"),
-            F.sum("rating_stars").alias("rating_stars"),
-            F.max(_window_days(run_date, 7).cast("int")).alias("in_7d"),
-            F.max(_window_days(run_date, 30).cast("int")).alias("in_30d"),
+            F.when(F.sum("ratings") > 0, F.sum("rating_stars") / F.sum("ratings")).alias(
+                "avg_rating"
+            ),
         )
     )
-    rated = learners.groupBy("course_id").agg(
-        F.sum("ratings").alias("ratings"),
-        F.when(F.sum("ratings") > 0, F.sum("rating_stars") / F.sum("ratings")).alias("avg_rating"),
-        F.count(F.lit(1)).alias("active_learners"),
-        F.sum("in_7d").alias("active_learners_7d"),
-        F.sum("in_30d").alias("active_learners_30d"),
+    recent = (
+        activity.filter(_window_days(run_date, 30))
+        .groupBy("course_id", "learner_id")
+        .agg(F.max(_window_days(run_date, 7).cast("int")).alias("in_7d"))
+        .groupBy("course_id")
+        .agg(
+            F.sum("in_7d").alias("active_learners_7d"),
+            F.count(F.lit(1)).alias("active_learners_30d"),
+        )
     )
     counts = ["enrollments", "completions", "ratings", "active_learners"]
     counts += ["active_learners_7d", "active_learners_30d"]
@@ -412,6 +457,8 @@ def course_statistics(
         courses.select("course_key", "course_id", "course_code", "title")
         .join(enrolled, "course_id", "left")
         .join(rated, "course_id", "left")
+        .join(ever, "course_id", "left")
+        .join(recent, "course_id", "left")
         .fillna(0, subset=counts)
     )
     return stats.select(

@@ -13,11 +13,12 @@ from typing import Any
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, in_scope, with_row_hash
 from lakehouse.config import table_conf
+from lakehouse.spark import local_rows
 
 log = logging.getLogger("lakehouse.tables")
 
@@ -452,6 +453,8 @@ OFFSETS_SCHEMA = (
     "consumer STRING, table_name STRING, version BIGINT, run_date DATE, "
     "previous_version BIGINT, previous_run_date DATE, batch_id STRING, committed_at TIMESTAMP"
 )
+# What a record of control.offsets says (the other columns say which run wrote it and when).
+OFFSET_VALUES = ("version", "run_date", "previous_version", "previous_run_date")
 # Commits that change no rows: a consumer's offset never needs to move past them.
 MAINTENANCE_OPERATIONS = ("OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES")
 
@@ -464,16 +467,27 @@ def read_offsets(
     "run_date": date}}). A rerun of the last run date starts where that run started, so that it
     processes the same batch again; a table is missing when there is no such start (a full run).
     """
-    if not table_exists(spark, cfg, OFFSETS):
-        return {}
     starts = {}
-    for r in read_table(spark, cfg, OFFSETS).filter(F.col("consumer") == consumer).collect():
+    for r in _latest_offsets(spark, cfg, consumer).values():
         version, day = r["version"], r["run_date"]
         if day == run_date:
             version, day = r["previous_version"], r["previous_run_date"]
         if version is not None:
             starts[r["table_name"]] = {"version": int(version), "run_date": day}
     return starts
+
+
+def _latest_offsets(spark: SparkSession, cfg: dict[str, Any], consumer: str) -> dict[str, Row]:
+    """The consumer's latest control.offsets record per table it reads (by table name)."""
+    if not table_exists(spark, cfg, OFFSETS):
+        return {}
+    latest: dict[str, Row] = {}
+    # A few rows per night and consumer (maintain compacts their files): read whole.
+    for r in read_table(spark, cfg, OFFSETS).filter(F.col("consumer") == consumer).collect():
+        seen = latest.get(r["table_name"])
+        if seen is None or r["committed_at"] > seen["committed_at"]:
+            latest[r["table_name"]] = r
+    return latest
 
 
 def last_data_version(
@@ -499,46 +513,35 @@ def last_data_version(
 def advance_offsets(
     spark: SparkSession, cfg: dict[str, Any], consumer: str, versions: dict[str, int]
 ) -> None:
-    """Records (one MERGE on consumer and table) that a consumer processed each table up to its
-    version on the run date, keeping where that run date started (previous_version and
-    previous_run_date, what a rerun of it starts from); called only after the consumer's own
-    outputs committed."""
+    """Records (one append of a row per table whose offset moved) that a consumer processed each
+    table up to its version on the run date, keeping where that run date started
+    (previous_version and previous_run_date, what a rerun of it starts from); called only after
+    the consumer's own outputs committed."""
     if not versions:
         return
+    run_date = cfg["run"]["date"]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = spark.createDataFrame(
-        [(consumer, table, int(version), cfg["run"]["date"], None, None,
-          cfg["run"].get("batch_id"), now)
-         for table, version in sorted(versions.items())],
-        OFFSETS_SCHEMA,
-    )  # fmt: skip
-    if not table_exists(spark, cfg, OFFSETS):
-        overwrite_table(rows, cfg, OFFSETS)
+    latest = _latest_offsets(spark, cfg, consumer)
+    rows = []
+    for table, version in sorted(versions.items()):
+        last = latest.get(table)
+        if last is None:
+            started = (None, None)
+        elif last["run_date"] == run_date:
+            # A rerun keeps where the first run of its date started.
+            started = (last["previous_version"], last["previous_run_date"])
+        else:
+            started = (last["version"], last["run_date"])
+        recorded = (int(version), run_date, *started)
+        # A rerun that moves nothing records nothing: the table stays as the night left it.
+        if last is not None and recorded == tuple(last[c] for c in OFFSET_VALUES):
+            continue
+        rows.append((consumer, table, *recorded, cfg["run"].get("batch_id"), now))
+    if not rows:
         return
-    rerun = "t.run_date = s.run_date"
-    merge = (
-        DeltaTable.forPath(spark, table_path(cfg, OFFSETS))
-        .alias("t")
-        .merge(rows.alias("s"), "t.consumer = s.consumer AND t.table_name = s.table_name")
-        .whenMatchedUpdate(
-            set={
-                "version": "s.version",
-                "run_date": "s.run_date",
-                "previous_version": f"CASE WHEN {rerun} THEN t.previous_version ELSE t.version END",
-                "previous_run_date": (
-                    f"CASE WHEN {rerun} THEN t.previous_run_date ELSE t.run_date END"
-                ),
-                "batch_id": "s.batch_id",
-                "committed_at": "s.committed_at",
-            }
-        )
-        .whenNotMatchedInsertAll()
-    )
-    # The source is a handful of rows made here, which nothing can change under the MERGE:
-    # copying it first (Delta's default for sources that are not Delta tables) is a Spark job
-    # for nothing.
-    settings = {"spark.databricks.delta.merge.materializeSource": "none"}
-    _with_session_conf(spark, settings, merge.execute)
+    # An append (one small file), not a MERGE: a MERGE of these few rows into the table
+    # costs a dozen Spark jobs, twice a night. The newest record per table is the offset.
+    append_table(local_rows(spark, rows, OFFSETS_SCHEMA), cfg, OFFSETS)
 
 
 def append_new_files(
@@ -630,7 +633,8 @@ def advance_watermark(
 ) -> None:
     """Records load `load_seq` of a source table as committed up to `value` (one MERGE); a load
     of tombstones only leaves the value as it was."""
-    row = spark.createDataFrame(
+    row = local_rows(
+        spark,
         [(source_table, column, None if value is None else str(value), int(load_seq),
           cfg["run"].get("batch_id"),
           dt.datetime.now(dt.UTC).replace(tzinfo=None))],
@@ -664,7 +668,8 @@ def record_schema_changes(
     if not changes:
         return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = spark.createDataFrame(
+    rows = local_rows(
+        spark,
         [
             (cfg["run"]["date"], c["source_table"], c["column"], c["change"], c["source_type"],
              c["bronze_table"], cfg["run"].get("batch_id"), now)

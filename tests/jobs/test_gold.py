@@ -117,7 +117,12 @@ def test_history_across_nights_and_identical_rerun(spark, cfg):
         # Merged tables find nothing to change, and the summaries the next night folds onto
         # are left as they are when they already hold the rerun's rows; the others are
         # written again.
-        kept = ("gold.fact_learning_activity", "gold.learner_activity_days", "gold.fact_enrollment")
+        kept = (
+            "gold.fact_learning_activity",
+            "gold.learner_activity_days",
+            "gold.fact_enrollment",
+            "gold.course_learner_starts",
+        )
         assert (tables.table_version(spark, cfg, name) > version) == (name not in kept), name
         assert_df_equality(tables.read_table(spark, cfg, name), before, ignore_row_order=True)
 
@@ -209,6 +214,7 @@ COMPARED = (
     "gold.fact_enrollment",
     "gold.course_stats",
     "gold.learner_activity_days",
+    "gold.course_learner_starts",
     "gold.learner_engagement",
     "gold.skill_coverage",
 )
@@ -232,12 +238,13 @@ def refine_and_gold(spark, cfg, date, **run):
 
 def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, nights, append_events):
     cfg, dates, load_night = nights
-    modes = []
+    modes, starts = [], []
     for date in dates:
         load_night(date)
         refined, built = refine_and_gold(spark, cfg, date)
         modes.append((refined["interactions_mode"], built["activity_mode"]))
         modes.append((built["activity_days"], built["enrollment_activity"]))
+        starts.append(built["course_learner_starts"])
     # A night of new events only: a new day of learner 1, and learner 3 on a day it was active.
     append_events(
         cfg,
@@ -249,11 +256,12 @@ def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, night
     )
     built = refine_and_gold(spark, cfg, "2026-10-14")[1]
     modes.append((built["activity_days"], built["enrollment_activity"]))
+    starts.append(built["course_learner_starts"])
     incremental = {name: tables.table_version(spark, cfg, name) for name in COMPARED}
     rerun = refine_and_gold(spark, cfg, "2026-10-14")[1]
     # The rerun built the summaries as the night did, so it left them (and their versions,
     # which control.offsets records for the next night) as they were.
-    summaries = ("gold.learner_activity_days", "gold.fact_enrollment")
+    summaries = ("gold.learner_activity_days", "gold.fact_enrollment", "gold.course_learner_starts")
     after_rerun = {name: tables.table_version(spark, cfg, name) for name in summaries}
 
     refine_and_gold(spark, cfg, "2026-10-14", full_rebuild=True)
@@ -270,6 +278,10 @@ def test_incremental_nights_equal_a_full_rebuild_of_the_final_state(spark, night
         ("changes", "changes"),
     ]
     assert (rerun["activity_days"], rerun["enrollment_activity"]) == ("changes", "changes")
+    # The course x learner starts fold the changes of nights that delete no fact: nights 2
+    # (a deleted event) and 3 (a deleted learner) rebuild them.
+    assert starts == ["full", "full", "full", "changes"]
+    assert rerun["course_learner_starts"] == "changes"
     assert after_rerun == {name: incremental[name] for name in summaries}
     assert_same_as_at(spark, cfg, incremental)
     # The full rebuild recomputed every interaction and fact and found nothing to change.
@@ -397,6 +409,7 @@ def test_oulad_nights_of_new_clicks_equal_a_full_rebuild(spark, tmp_path, profil
 
     assert (refined["interactions_mode"], refined["snapshots_kept"]) == ("incremental", True)
     assert (built["activity_mode"], built["activity_days"]) == ("incremental", "changes")
+    assert built["course_learner_starts"] == "changes"
     assert_same_as_at(spark, cfg, incremental)
     clicks = tables.read_table(spark, cfg, "silver.interactions").select(
         "learner_id", "course_id", "event_date", "value"

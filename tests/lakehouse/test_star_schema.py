@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakehouse.star_schema import (
     course_dimension,
+    course_learner_starts,
     course_statistics,
     daily_activity,
     date_dimension,
@@ -22,6 +24,7 @@ from lakehouse.star_schema import (
     scd2_dimension,
     skill_coverage,
     with_changed_activity_days,
+    with_more_course_learner_starts,
     with_more_enrollment_activity,
     with_version_key,
 )
@@ -430,7 +433,9 @@ def test_course_statistics_with_ratings_and_active_learners_over_7_and_30_days(s
         INTERACTIONS,
     )
 
-    out = course_statistics(courses, enrollments, daily_activity(interactions), RUN)
+    activity = daily_activity(interactions)
+
+    out = course_statistics(courses, enrollments, activity, course_learner_starts(activity), RUN)
 
     expected = spark.createDataFrame(
         [
@@ -543,6 +548,37 @@ def test_enrollment_activity_with_more_activity_equals_that_of_all_of_it(spark):
     _equal(out, enrollment_activity(first.unionByName(more), courses))
     assert sorted((r["learner_id"], r["course_id"], r["events"]) for r in out.collect()) == [
         (1, 10, 3), (1, 20, 1), (1, 21, 1), (2, 20, 3), (2, 21, 3)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("broadcast", [True, False])
+def test_course_learner_starts_with_more_activity_equal_those_of_all_of_it(spark, broadcast):
+    first = _activity(
+        spark,
+        [
+            (1, 10, D(2026, 10, 3), 2),
+            (1, 10, D(2026, 10, 5), 1),  # a later day of the same pair
+            (2, 10, D(2026, 10, 4), 1),  # no more activity: kept as it is
+            (1, 11, D(2026, 10, 8), 1),
+        ],
+    )
+    more = _activity(
+        spark,
+        [
+            (1, 10, D(2026, 10, 9), 1),  # later than its first day: no change
+            (1, 11, D(2026, 10, 2), 4),  # a late day before its first: the new first day
+            (3, 10, D(2026, 10, 9), 3),  # a new pair
+        ],
+    )
+
+    out = with_more_course_learner_starts(
+        course_learner_starts(first), course_learner_starts(more), broadcast=broadcast
+    )
+
+    _equal(out, course_learner_starts(first.unionByName(more)))
+    assert sorted(tuple(r) for r in out.collect()) == [
+        (10, 1, D(2026, 10, 3)), (10, 2, D(2026, 10, 4)), (10, 3, D(2026, 10, 9)),
+        (11, 1, D(2026, 10, 2)),
     ]  # fmt: skip
 
 

@@ -400,3 +400,36 @@ def test_replace_partition_replaces_one_run_date_and_refuses_rows_of_another(spa
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_offsets_advance_by_appending_and_a_rerun_starts_where_its_date_first_started(spark, cfg):
+    night = lambda day, batch: {**cfg, "run": {"date": dt.date(2026, 10, day), "batch_id": batch}}  # noqa: E731
+    first, second = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+
+    tables.advance_offsets(spark, night(1, "b1"), "gold", {"silver.a": 3, "silver.b": 1})
+    tables.advance_offsets(spark, night(1, "b1-rerun"), "gold", {"silver.a": 4})
+    tables.advance_offsets(spark, night(2, "b2"), "gold", {"silver.a": 7})
+    tables.advance_offsets(spark, night(2, "b2-rerun"), "gold", {"silver.a": 9})
+    tables.advance_offsets(spark, night(2, "b2"), "refine", {"bronze.c": 5})
+    # A rerun recording the same offsets adds no record.
+    tables.advance_offsets(spark, night(2, "b2-again"), "refine", {"bronze.c": 5})
+
+    # Night 3 starts where night 2's last run ended; a rerun of night 2 where night 2 first
+    # started (night 1's last run), whatever the reruns in between recorded.
+    assert tables.read_offsets(spark, cfg, "gold", dt.date(2026, 10, 3)) == {
+        "silver.a": {"version": 9, "run_date": second},
+        "silver.b": {"version": 1, "run_date": first},
+    }
+    assert tables.read_offsets(spark, cfg, "gold", second) == {
+        "silver.a": {"version": 4, "run_date": first},
+        "silver.b": {"version": 1, "run_date": first},
+    }
+    # A table whose latest record is night 1's first run had no start before it.
+    assert tables.read_offsets(spark, cfg, "gold", first) == {
+        "silver.a": {"version": 9, "run_date": second},
+    }
+    assert tables.read_offsets(spark, cfg, "refine", second) == {}
+    # Every run is a record of its own, in one commit each.
+    log = tables.read_table(spark, cfg, tables.OFFSETS)
+    assert log.count() == 6
+    assert tables.table_version(spark, cfg, tables.OFFSETS) == 4
