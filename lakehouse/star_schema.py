@@ -530,10 +530,18 @@ def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame
         changes.groupBy("learner_id", "activity_date")
         .agg(F.sum(sign).alias("facts"), F.sum(sign * F.col("events")).alias("events"))
         .groupBy("learner_id")
-        .agg(F.collect_list(F.struct("activity_date", "facts", "events")).alias("days"))
+        .agg(
+            F.collect_list(F.struct("activity_date", "facts", "events")).alias("days"),
+            F.min("activity_date").alias("first_day"),
+        )
     )
     new = delta.select(
-        F.col("learner_id").alias("_learner_id"), _days_map(F.col("days")).alias("_new")
+        F.col("learner_id").alias("_learner_id"),
+        _days_map(F.col("days")).alias("_new"),
+        F.array_sort(F.filter("days", lambda d: d["facts"] > 0))
+        .cast(ACTIVITY_DAYS_TYPE)
+        .alias("_new_days"),
+        F.col("first_day").alias("_first_day"),
     )
     empty = F.create_map().cast("map<date,struct<facts:bigint,events:bigint>>")
 
@@ -558,8 +566,16 @@ def with_changed_activity_days(days: DataFrame, changes: DataFrame) -> DataFrame
     return joined.select(
         F.coalesce("learner_id", "_learner_id").alias("learner_id"),
         # Learners without changes keep their days as they are: a night's changes touch some
-        # learners, and the map functions cost as much as the days they go through.
-        F.when(F.col("_new").isNull(), F.col("days")).otherwise(folded).alias("days"),
+        # learners, and the map functions cost as much as the days they go through. Changes
+        # all dated after a learner's last day (the usual night: today's) are new days, put
+        # after the others as they are.
+        F.when(F.col("_new").isNull(), F.col("days"))
+        .when(
+            F.col("_first_day") > F.try_element_at("days", F.lit(-1))["activity_date"],
+            F.concat("days", "_new_days"),
+        )
+        .otherwise(folded)
+        .alias("days"),
     ).filter(F.size("days") > 0)
 
 

@@ -508,13 +508,16 @@ def test_learner_activity_days_after_a_change_feed_equal_those_of_the_changed_ro
         (2, 10, D(2026, 10, 2), 1),  # learner 2's only day: deleted below
         (4, 13, D(2026, 9, 30), 3),  # learner 4: no change, kept as is
         (4, 13, D(2026, 10, 2), 2),
+        (5, 14, D(2026, 9, 29), 2),  # learner 5: only new days after its last
     ]
+    later = [(5, 14, D(2026, 10, 5), 1), (5, 15, D(2026, 10, 4), 2)]
     after = [
         (1, 10, D(2026, 10, 1), 5),  # updated
         (1, 10, D(2026, 10, 3), 4),
         (1, 10, D(2026, 10, 4), 1),  # inserted, a new day
         (3, 12, D(2026, 10, 4), 7),  # a new learner
         *before[4:],
+        *later,
     ]
     change = lambda rows, kind: _activity(spark, rows).withColumn("_change_type", F.lit(kind))  # noqa: E731
     changes = (
@@ -522,6 +525,7 @@ def test_learner_activity_days_after_a_change_feed_equal_those_of_the_changed_ro
         .unionByName(change([after[0]], "update_postimage"))
         .unionByName(change([before[1], before[3]], "delete"))
         .unionByName(change(after[2:4], "insert"))
+        .unionByName(change(later, "insert"))
     )
 
     out = with_changed_activity_days(learner_activity_days(_activity(spark, before)), changes)
@@ -531,6 +535,11 @@ def test_learner_activity_days_after_a_change_feed_equal_those_of_the_changed_ro
         (D(2026, 10, 1), 1, 5),
         (D(2026, 10, 3), 1, 4),
         (D(2026, 10, 4), 1, 1),
+    ]
+    assert [tuple(d) for d in out.filter("learner_id = 5").first()["days"]] == [
+        (D(2026, 9, 29), 1, 2),
+        (D(2026, 10, 4), 1, 2),
+        (D(2026, 10, 5), 1, 1),
     ]
 
 
