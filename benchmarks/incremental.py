@@ -102,7 +102,7 @@ def night(spark, cfg, label: str) -> list[tuple[str, float, str, str, str]]:
         brief = {
             k: v
             for k, v in result.items()
-            if any(part in k for part in ("mode", "groups", "bronze", "kept", "activity"))
+            if any(part in k for part in ("mode", "groups", "bronze", "kept", "activity", "starts"))
         }
         rows.append((stage, took, before, load_average(), str(brief)))
         print(f"{label} {stage}: {took:.1f} s (load {before} -> {load_average()}) {brief}")

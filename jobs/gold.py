@@ -52,6 +52,7 @@ from lakehouse.star_schema import (
     course_learner_starts,
     course_statistics,
     date_dimension,
+    earlier_course_learner_starts,
     enrollment_activity,
     enrollment_facts,
     learner_activity_days,
@@ -148,7 +149,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     # fact.
     changes = fact_changes(spark, cfg, offsets, facts_version)
     built = {}
-    starts = None
+    starts, appended = None, False
     kinds: dict[str, int] = {}
     if changes is None:
         days, started = learner_activity_days(facts), enrollment_activity(facts, courses)
@@ -171,17 +172,18 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
         # deleted ones, after which the starts are rebuilt.
         if "delete" not in kinds and STARTS in offsets and tables.table_exists(spark, cfg, STARTS):
             inserted = changes.filter(F.col("_change_type") == "insert")
-            starts = with_more_course_learner_starts(
-                previous_table(spark, cfg, offsets, STARTS),
-                course_learner_starts(inserted),
-                broadcast=sum(kinds.values()) <= BROADCAST_ROWS,
+            starts, appended = more_course_learner_starts(
+                spark, cfg, offsets, course_learner_starts(inserted), sum(kinds.values())
             )
             built["course_learner_starts"] = "changes"
     if starts is None:
         starts = course_learner_starts(facts)
         built["course_learner_starts"] = "full"
-    # Computed once for the tables below and their own writes, all in one batch of writes.
-    days, starts = days.localCheckpoint(), starts.localCheckpoint()
+    # Computed once for the tables below and their own writes, all in one batch of writes
+    # (appended, the starts are the table's rows, read once).
+    days = days.localCheckpoint()
+    if not appended:
+        starts = starts.localCheckpoint()
 
     # The calendar reaches the run date even when the last event is older.
     dates = F.transform("days", lambda d: d["activity_date"])
@@ -199,13 +201,14 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
             current_courses, enrollments, facts, starts, run_date
         ),
         ENROLLMENT: enrollment_facts(enrollments, started, dim_learner, dim_course),
-        STARTS: starts,
         DAYS: days,
         "gold.learner_engagement": learner_engagement(
             current_learners, days, enrollments, run_date
         ),
         "gold.dim_date": date_dimension(calendar),
     }
+    if not appended:
+        outputs[STARTS] = starts
     # Reads silver's learners, courses and enrolments only.
     if not set(SNAPSHOTS) <= unchanged or not tables.table_exists(spark, cfg, SKILLS):
         outputs[SKILLS] = skill_coverage(learners, courses, enrollments)
@@ -220,7 +223,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
             (STARTS, nothing_new),
             (ENROLLMENT, nothing_new and set(SNAPSHOTS) <= unchanged),
         )
-        if holds_already(spark, cfg, offsets, name, outputs[name], still)
+        if name in outputs and holds_already(spark, cfg, offsets, name, outputs[name], still)
     ]
     for name in kept:
         del outputs[name]
@@ -230,7 +233,7 @@ def run(spark: SparkSession, cfg: dict[str, Any]) -> dict[str, Any]:
     counts.update(
         {
             name: tables.table_rows(spark, cfg, name)
-            for name in (SKILLS, *kept)
+            for name in (SKILLS, *kept, *([STARTS] if appended else []))
             if name not in outputs
         }
     )
@@ -258,6 +261,29 @@ def fact_changes(
         spark, cfg, ACTIVITY, offsets[ACTIVITY]["version"], version
     )
     return None if changes is None else changes.persist()
+
+
+def more_course_learner_starts(
+    spark: SparkSession,
+    cfg: dict[str, Any],
+    offsets: dict[str, dict],
+    more: DataFrame,
+    changed_rows: int,
+) -> tuple[DataFrame, bool]:
+    """(gold.course_learner_starts with the course_learner_starts of this night's new facts
+    (`more`) folded in, whether they were appended to the table): appended when they only add
+    pairs to the table as the last night left it (the usual night), else folded onto the last
+    night's starts for a write of the whole table (also a rerun, which finds it written)."""
+    previous = previous_table(spark, cfg, offsets, STARTS)
+    broadcast = changed_rows <= BROADCAST_ROWS
+    if tables.last_data_version(spark, cfg, STARTS) == offsets[STARTS]["version"]:
+        changing = earlier_course_learner_starts(previous, more, broadcast).localCheckpoint()
+        if not changing.filter(F.col("known")).limit(1).count():
+            # Only new pairs: one small append instead of rewriting every pair.
+            if not changing.isEmpty():
+                tables.append_table(changing.drop("known"), cfg, STARTS)
+            return tables.read_table(spark, cfg, STARTS), True
+    return with_more_course_learner_starts(previous, more, broadcast), False
 
 
 def previous_table(

@@ -511,10 +511,10 @@ def write_checked(
             [quality.quarantined_rows(r, name, run_date, batch_id) for name, r in flagged.items()]
             + ([carried[quality.QUARANTINE_TABLE]] if quality.QUARANTINE_TABLE in carried else []),
         )
-        tables.replace_partition(rows, cfg, quality.QUARANTINE_TABLE, "run_date", run_date)
-        on_run_date = f"run_date = DATE'{run_date.isoformat()}'"
-        table = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE)
-        return {quality.QUARANTINE_TABLE: table.filter(on_run_date).count()}
+        written = tables.replace_partition(
+            rows, cfg, quality.QUARANTINE_TABLE, "run_date", run_date
+        )
+        return {quality.QUARANTINE_TABLE: written}
 
     def recorded() -> dict[str, int]:
         runs = quality.data_quality_runs(spark, results, run_date, batch_id)

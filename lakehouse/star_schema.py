@@ -406,6 +406,25 @@ def with_more_course_learner_starts(
     ).unionByName(new.select(*keys, F.col("_more").alias("first_activity_date")))
 
 
+def earlier_course_learner_starts(
+    starts: DataFrame, more: DataFrame, broadcast: bool = True
+) -> DataFrame:
+    """The course_learner_starts rows of more activity (`more`) that change `starts` (course_id,
+    learner_id): pairs it lacks, or whose first day is earlier, with `known` (the pair is in
+    `starts`). With `broadcast` (more holds a night's few pairs), the starts are read once,
+    without being shuffled."""
+    keys = list(COURSE_LEARNER_KEYS)
+    lookup = F.broadcast(more.select(*keys)) if broadcast else more.select(*keys)
+    known = starts.select(*keys, F.col("first_activity_date").alias("_known")).join(
+        lookup, keys, "left_semi"
+    )
+    return (
+        more.join(known, keys, "left")
+        .filter(F.col("_known").isNull() | (F.col("first_activity_date") < F.col("_known")))
+        .select(*keys, "first_activity_date", F.col("_known").isNotNull().alias("known"))
+    )
+
+
 def course_statistics(
     courses: DataFrame,
     enrollments: DataFrame,

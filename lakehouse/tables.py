@@ -165,9 +165,9 @@ def table_rows(spark: SparkSession, cfg: dict[str, Any], name: str) -> int:
 
 def replace_partition(
     df: DataFrame, cfg: dict[str, Any], name: str, column: str, value: dt.date | str | int
-) -> None:
-    """Replaces only the rows of table `name` where column = value with df, in one commit;
-    raises ValueError, changing nothing, when a row of df has another value."""
+) -> int:
+    """The rows of table `name` where column = value after replacing them with df, in one
+    commit; raises ValueError, changing nothing, when a row of df has another value."""
     literal = f"'{value.isoformat()}'" if isinstance(value, dt.date) else repr(value)
     try:
         (
@@ -183,7 +183,16 @@ def replace_partition(
         if "DELTA_REPLACE_WHERE_MISMATCH" not in str(error):
             raise
         raise ValueError(f"rows for {name} must all have {column} = {literal}") from error
-    register_table(df.sparkSession, cfg, name)
+    spark = df.sparkSession
+    register_table(spark, cfg, name)
+    # The commit's rows written are the partition's rows now: no Spark job to count them.
+    delta_log = _delta_log(spark, cfg, name)
+    info = _commit_info(spark, delta_log, _current_version(delta_log)) or {}
+    written = (info.get("operationMetrics") or {}).get("numOutputRows")
+    predicate = (info.get("operationParameters") or {}).get("predicate") or ""
+    if info.get("operation") == "WRITE" and written is not None and column in predicate:
+        return int(written)
+    return read_table(spark, cfg, name).filter(f"{column} = {literal}").count()
 
 
 def register_table(spark: SparkSession, cfg: dict[str, Any], name: str) -> None:

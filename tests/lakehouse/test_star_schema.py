@@ -15,6 +15,7 @@ from lakehouse.star_schema import (
     course_statistics,
     daily_activity,
     date_dimension,
+    earlier_course_learner_starts,
     enrollment_activity,
     enrollment_facts,
     learner_activity_days,
@@ -585,6 +586,13 @@ def test_course_learner_starts_with_more_activity_equal_those_of_all_of_it(spark
     )
 
     _equal(out, course_learner_starts(first.unionByName(more)))
+    changing = earlier_course_learner_starts(
+        course_learner_starts(first), course_learner_starts(more), broadcast=broadcast
+    )
+    # What a night appends (new pairs) or must rewrite the starts for (an earlier first day).
+    assert sorted(tuple(r) for r in changing.collect()) == [
+        (10, 3, D(2026, 10, 9), False), (11, 1, D(2026, 10, 2), True)
+    ]  # fmt: skip
     assert sorted(tuple(r) for r in out.collect()) == [
         (10, 1, D(2026, 10, 3)), (10, 2, D(2026, 10, 4)), (10, 3, D(2026, 10, 9)),
         (11, 1, D(2026, 10, 2)),

@@ -379,12 +379,13 @@ def test_replace_partition_replaces_one_run_date_and_refuses_rows_of_another(spa
         "partition_by": ["run_date"],
     }
     day1, day2, day3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
-    tables.replace_partition(
-        runs(spark, (day1, 1, 1.0), (day1, 2, 2.0)), cfg, "gold.t_runs", "run_date", day1
-    )
-    tables.replace_partition(runs(spark, (day2, 1, 3.0)), cfg, "gold.t_runs", "run_date", day2)
-
-    tables.replace_partition(runs(spark, (day2, 2, 4.0)), cfg, "gold.t_runs", "run_date", day2)
+    written = [
+        tables.replace_partition(
+            runs(spark, (day1, 1, 1.0), (day1, 2, 2.0)), cfg, "gold.t_runs", "run_date", day1
+        ),
+        tables.replace_partition(runs(spark, (day2, 1, 3.0)), cfg, "gold.t_runs", "run_date", day2),
+        tables.replace_partition(runs(spark, (day2, 2, 4.0)), cfg, "gold.t_runs", "run_date", day2),
+    ]
     version = tables.table_version(spark, cfg, "gold.t_runs")
     # A row of another run date, or of none, would land outside the partition replaced.
     for stray in ((day3, 3, 5.0), (None, 3, 5.0)):
@@ -394,6 +395,8 @@ def test_replace_partition_replaces_one_run_date_and_refuses_rows_of_another(spa
             )
 
     assert tables.table_version(spark, cfg, "gold.t_runs") == version == 2
+    # Each replacement says how many rows its run date holds now.
+    assert written == [2, 1, 1]
     assert_df_equality(
         tables.read_table(spark, cfg, "gold.t_runs"),
         runs(spark, (day1, 1, 1.0), (day1, 2, 2.0), (day2, 2, 4.0)),
