@@ -15,6 +15,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
 from lakehouse.changes import BROADCAST_ROWS, ROW_HASH, in_scope, with_row_hash
 from lakehouse.config import table_conf
@@ -303,7 +304,7 @@ def merge_table(
     # What may match a table row: everything, or with key_date what is not dated later.
     may_match = F.lit(True)
     if key_date is not None:
-        last = target.agg(F.max(key_date)).first()[0]
+        last = _max_at_least(spark, cfg, name, key_date)
         if last is None:
             may_match = F.lit(False)
         else:
@@ -391,6 +392,26 @@ def merge_table(
         "updated": count("numTargetRowsUpdated"),
         "deleted": count("numTargetRowsDeleted"),
     }
+
+
+def _max_at_least(spark: SparkSession, cfg: dict[str, Any], name: str, column: str) -> Any:
+    """The largest value of `column` in table `name` or a larger one (None when the table holds
+    no row): from its files' statistics when every file has them, without reading the rows
+    (a file's statistics still count rows deleted since, so they may overstate), else from
+    the rows."""
+    snapshot = _delta_log(spark, cfg, name)
+    defaults = [getattr(snapshot, f"update$default${i}")() for i in (1, 2, 3)]
+    files = ClassicDataFrame(snapshot.update(*defaults).allFiles().toDF(), spark)
+    kind = read_table(spark, cfg, name).schema[column].dataType
+    stated = F.get_json_object("stats", f"$.maxValues.{column}")
+    found = files.agg(
+        F.count(F.lit(1)).alias("files"),
+        F.count(stated).alias("stated"),
+        F.max(stated.cast(kind)).alias("max"),
+    ).first()
+    if found["files"] == found["stated"]:
+        return found["max"]
+    return read_table(spark, cfg, name).agg(F.max(column)).first()[0]
 
 
 def _with_batch_metadata(spark: SparkSession, cfg: dict[str, Any], action: Any) -> Any:

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from jobs import maintain
@@ -436,3 +437,16 @@ def test_offsets_advance_by_appending_and_a_rerun_starts_where_its_date_first_st
     log = tables.read_table(spark, cfg, tables.OFFSETS)
     assert log.count() == 6
     assert tables.table_version(spark, cfg, tables.OFFSETS) == 4
+
+
+def test_the_largest_key_date_comes_from_file_statistics_and_never_understates(spark, cfg):
+    tables.append_table(daily(spark, (1, 1, 5), (2, 2, 6)), cfg, "silver.t_daily")
+    tables.append_table(daily(spark, (3, 4, 7)), cfg, "silver.t_daily")
+    largest = tables._max_at_least(spark, cfg, "silver.t_daily", "day")
+    # Rows deleted since may still count in their file's statistics: never less than the rows'.
+    DeltaTable.forPath(spark, tables.table_path(cfg, "silver.t_daily")).delete("learner_id = 3")
+    after_delete = tables._max_at_least(spark, cfg, "silver.t_daily", "day")
+    rows_max = tables.read_table(spark, cfg, "silver.t_daily").agg(F.max("day")).first()[0]
+
+    assert largest == dt.date(2026, 11, 4)
+    assert after_delete >= rows_max == dt.date(2026, 11, 2)
