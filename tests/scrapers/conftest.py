@@ -147,7 +147,10 @@ class Crawl:
     returncode: int
     log: str
     files: list[Path]  # landing files this crawl added (catalog-*.jsonl)
-    skipped_files: list[Path]  # side files this crawl added (_skipped-*.jsonl)
+    skipped_files: list[Path]  # side files this crawl added or appended to (_skipped-*.jsonl)
+    # Where this crawl's lines start in each side file: a crawl starting within the same
+    # second as the one before appends to its file (scrapers.skipped).
+    skipped_from: dict[Path, int] = field(default_factory=dict)
 
     @property
     def records(self) -> list[dict]:
@@ -155,7 +158,13 @@ class Crawl:
 
     @property
     def skipped(self) -> list[dict]:
-        return read_jsonl(self.skipped_files)
+        return [
+            json.loads(line)
+            for path in self.skipped_files
+            for line in path.read_bytes()[self.skipped_from.get(path, 0) :]
+            .decode("utf-8")
+            .splitlines()
+        ]
 
 
 def read_jsonl(files: list[Path]) -> list[dict]:
@@ -167,6 +176,7 @@ def read_jsonl(files: list[Path]) -> list[dict]:
 
 def _run_crawl(landing_dir: Path, *args: str, timeout: float = 90) -> Crawl:
     before = set(landing_dir.rglob("*")) if landing_dir.exists() else set()
+    sizes = {path: path.stat().st_size for path in before if path.name.startswith("_skipped-")}
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings"}
     # A subprocess because the Twisted reactor cannot be restarted within one process;
     # cwd is the repo root so `scrapers` imports even before the editable install.
@@ -184,11 +194,13 @@ def _run_crawl(landing_dir: Path, *args: str, timeout: float = 90) -> Crawl:
     (landing_dir.parent / "crawl.log").write_text(proc.stderr + proc.stdout, encoding="utf-8")
     after = set(landing_dir.rglob("*")) if landing_dir.exists() else set()
     new = sorted(path for path in after - before if path.is_file())
+    grown = sorted(path for path, size in sizes.items() if path.stat().st_size > size)
     return Crawl(
         returncode=proc.returncode,
         log=proc.stderr + proc.stdout,
         files=[path for path in new if path.name.startswith("catalog-")],
-        skipped_files=[path for path in new if path.name.startswith("_skipped-")],
+        skipped_files=[path for path in new if path.name.startswith("_skipped-")] + grown,
+        skipped_from={path: sizes[path] for path in grown},
     )
 
 
