@@ -274,16 +274,18 @@ def more_course_learner_starts(
     (`more`) folded in, whether they were appended to the table): appended when they only add
     pairs to the table as the last night left it (the usual night), else folded onto the last
     night's starts for a write of the whole table (also a rerun, which finds it written)."""
-    previous = previous_table(spark, cfg, offsets, STARTS)
     broadcast = changed_rows <= BROADCAST_ROWS
-    if tables.last_data_version(spark, cfg, STARTS) == offsets[STARTS]["version"]:
-        changing = earlier_course_learner_starts(previous, more, broadcast).localCheckpoint()
-        if not changing.filter(F.col("known")).limit(1).count():
-            # Only new pairs: one small append instead of rewriting every pair.
-            if not changing.isEmpty():
-                tables.append_table(changing.drop("known"), cfg, STARTS)
-            return tables.read_table(spark, cfg, STARTS), True
-    return with_more_course_learner_starts(previous, more, broadcast), False
+    if not as_recorded(spark, cfg, offsets, STARTS):
+        previous = previous_table(spark, cfg, offsets, STARTS)
+        return with_more_course_learner_starts(previous, more, broadcast), False
+    previous = tables.read_table(spark, cfg, STARTS)
+    changing = earlier_course_learner_starts(previous, more, broadcast).localCheckpoint()
+    if changing.filter(F.col("known")).limit(1).count():
+        return with_more_course_learner_starts(previous, more, broadcast), False
+    # Only new pairs: one small append instead of rewriting every pair.
+    if not changing.isEmpty():
+        tables.append_table(changing.drop("known"), cfg, STARTS)
+    return tables.read_table(spark, cfg, STARTS), True
 
 
 def previous_table(
@@ -296,6 +298,14 @@ def previous_table(
     # The same rows when only maintenance committed since: read where the files surely are.
     same = tables.last_data_version(spark, cfg, name, current) == recorded
     return tables.read_table(spark, cfg, name, current if same else recorded)
+
+
+def as_recorded(
+    spark: SparkSession, cfg: dict[str, Any], offsets: dict[str, dict], name: str
+) -> bool:
+    """Whether table `name` holds the rows of the version `offsets` recorded for it (only
+    maintenance committed since): as the last run left it."""
+    return tables.last_data_version(spark, cfg, name) == offsets[name]["version"]
 
 
 def holds_already(
@@ -311,7 +321,7 @@ def holds_already(
     a full build) whether its rows are the same."""
     if not tables.table_exists(spark, cfg, name):
         return False
-    if name in offsets and tables.last_data_version(spark, cfg, name) == offsets[name]["version"]:
+    if name in offsets and as_recorded(spark, cfg, offsets, name):
         return nothing_new
     return same_rows(rows, tables.read_table(spark, cfg, name))
 

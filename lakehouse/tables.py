@@ -61,10 +61,20 @@ def _delta_log(spark: SparkSession, cfg: dict[str, Any], name: str) -> Any:
     return delta_log.forTable(spark._jsparkSession, table_path(cfg, name))
 
 
-def _current_version(delta_log: Any) -> int:
+def _snapshot(delta_log: Any) -> Any:
     # update()'s Scala default arguments: no staleness accepted, no timestamp, no catalog table.
     defaults = [getattr(delta_log, f"update$default${i}")() for i in (1, 2, 3)]
-    return int(delta_log.update(*defaults).version())
+    return delta_log.update(*defaults)
+
+
+def _current_version(delta_log: Any) -> int:
+    return int(_snapshot(delta_log).version())
+
+
+def _last_commit_info(spark: SparkSession, cfg: dict[str, Any], name: str) -> dict:
+    """The commitInfo of table `name`'s current version ({} when none is left to read)."""
+    delta_log = _delta_log(spark, cfg, name)
+    return _commit_info(spark, delta_log, _current_version(delta_log)) or {}
 
 
 def commit_info(spark: SparkSession, cfg: dict[str, Any], name: str, version: int) -> dict | None:
@@ -154,8 +164,7 @@ def overwrite_tables(
 def table_rows(spark: SparkSession, cfg: dict[str, Any], name: str) -> int:
     """The number of rows of table `name`: its last commit's output rows when that commit
     replaced the whole table (which then holds exactly those; no Spark job), else a count."""
-    delta_log = _delta_log(spark, cfg, name)
-    info = _commit_info(spark, delta_log, _current_version(delta_log)) or {}
+    info = _last_commit_info(spark, cfg, name)
     parameters = info.get("operationParameters") or {}
     rows = (info.get("operationMetrics") or {}).get("numOutputRows")
     whole = parameters.get("mode") == "Overwrite" and "predicate" not in parameters
@@ -187,8 +196,7 @@ def replace_partition(
     spark = df.sparkSession
     register_table(spark, cfg, name)
     # The commit's rows written are the partition's rows now: no Spark job to count them.
-    delta_log = _delta_log(spark, cfg, name)
-    info = _commit_info(spark, delta_log, _current_version(delta_log)) or {}
+    info = _last_commit_info(spark, cfg, name)
     written = (info.get("operationMetrics") or {}).get("numOutputRows")
     predicate = (info.get("operationParameters") or {}).get("predicate") or ""
     if info.get("operation") == "WRITE" and written is not None and column in predicate:
@@ -399,9 +407,8 @@ def _max_at_least(spark: SparkSession, cfg: dict[str, Any], name: str, column: s
     no row): from its files' statistics when every file has them, without reading the rows
     (a file's statistics still count rows deleted since, so they may overstate), else from
     the rows."""
-    snapshot = _delta_log(spark, cfg, name)
-    defaults = [getattr(snapshot, f"update$default${i}")() for i in (1, 2, 3)]
-    files = ClassicDataFrame(snapshot.update(*defaults).allFiles().toDF(), spark)
+    snapshot = _snapshot(_delta_log(spark, cfg, name))
+    files = ClassicDataFrame(snapshot.allFiles().toDF(), spark)
     kind = read_table(spark, cfg, name).schema[column].dataType
     stated = F.get_json_object("stats", f"$.maxValues.{column}")
     found = files.agg(
