@@ -215,15 +215,21 @@ def kept_snapshots(
     on_last_run = (F.col("run_date") == F.lit(last_run)) & F.col("table_name").isin(*SNAPSHOTS)
     if not tables.table_exists(spark, cfg, quality.RUNS_TABLE):
         return None
-    balances = tables.read_table(spark, cfg, quality.RUNS_TABLE).filter(
-        on_last_run & (F.col("rule") == quality.BALANCE_RULE)
+    balances = (
+        tables.read_table(spark, cfg, quality.RUNS_TABLE)
+        .filter(on_last_run & (F.col("rule") == quality.BALANCE_RULE))
+        .select("quarantined_rows")
+        .collect()
     )
-    if balances.count() != len(SNAPSHOTS):
+    if len(balances) != len(SNAPSHOTS):
         return None
     # Rows that forbid keeping the tables, all looked for in one query.
     against: list[DataFrame] = []
     quarantined = None
-    if tables.table_exists(spark, cfg, quality.QUARANTINE_TABLE):
+    # The last run's balances count its quarantined rows: none (the usual night), no scan.
+    if any(r[0] != 0 for r in balances) and tables.table_exists(
+        spark, cfg, quality.QUARANTINE_TABLE
+    ):
         quarantined = tables.read_table(spark, cfg, quality.QUARANTINE_TABLE).filter(on_last_run)
         against.append(quarantined.filter(F.col("check_type") == "freshness"))
     rules = cfg.get("quality") or {}
