@@ -361,8 +361,8 @@ def build_activity_facts(
     else:
         days = {c: F.col(c) for c in ("learner_id", "course_id")}
         scope = changed_scope(changes, {**days, "activity_date": F.col("event_date")}).persist()
-        groups = scope.count()
-        first, last, undated = scope.agg(
+        groups, first, last, undated = scope.agg(
+            F.count(F.lit(1)),
             F.min("activity_date"),
             F.max("activity_date"),
             F.count(F.when(F.col("activity_date").isNull(), 1)),

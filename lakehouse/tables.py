@@ -248,11 +248,16 @@ def ensure_table_properties(spark: SparkSession, cfg: dict[str, Any], name: str)
     }
     if not declared or not table_exists(spark, cfg, name):
         return False
-    path = table_path(cfg, name)
-    current = DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {}
-    missing = {k: v for k, v in declared.items() if current.get(k) != v}
+    # The snapshot's metadata, in the driver: DESCRIBE DETAIL would cost two Spark jobs.
+    current = _snapshot(_delta_log(spark, cfg, name)).metadata().configuration()
+    missing = {
+        k: v
+        for k, v in declared.items()
+        if not current.get(k).isDefined() or current.get(k).get() != v
+    }
     if not missing:
         return False
+    path = table_path(cfg, name)
     settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
     return True
