@@ -3,25 +3,26 @@ studentVle interactions, and a check that both leave the same silver and gold ta
 
     OULAD_CSV_DIR=/work/shared/data/oulad/csv \\
     .venv/bin/python benchmarks/incremental.py --root /tmp/incr-bench [--fraction 0.01] \\
-        [--shape today|late]
+        [--shape today|late] [--rounds 3]
 
 1. A drop folder under the root links the real OULAD CSVs (nothing is copied), and night 1
    (ingest, refine, gold; the profile's run date) builds every table from them.
-2. The lakehouse is copied twice. A new CSV in the drop folder then holds a `--fraction` sample
-   of the real studentVle rows (every 1/fraction-th row from a seeded offset), with one of two
-   shapes:
+2. A new CSV in the drop folder then holds a `--fraction` sample of the real studentVle rows
+   (every 1/fraction-th row from a seeded offset), with one of two shapes:
    - `today` (the usual night): every sampled click is moved to night 2's date, the day the
      nightly's feed delivers. All its learner x item x day groups are new.
    - `late` (the worst case): every sampled click is moved one day later, so late clicks land
      all over the history, on days that mostly have some already; every file of silver and of
      the facts holds some of their groups.
-3. Night 2 (the next date) runs ingest, refine and gold incrementally on one copy and with
-   `--full-rebuild` on the other, each stage timed, with the load average before and after
-   (other processes share the CPUs). An untimed incremental night 2 on a third copy runs
-   first: the JVM's JIT warm-up would otherwise be charged to whichever night ran first.
-4. Every silver and gold table of the two copies is compared (all columns but the batch id;
-   not gold.data_quality_runs, whose figures describe each run's batch); the script fails if
-   any differs.
+3. Night 2 (the next date) runs ingest, refine and gold, each stage timed, with the load
+   average before and after (other processes share the CPUs), on copies of night 1's
+   lakehouse: first an untimed incremental night (the JVM's JIT warm-up would otherwise be
+   charged to whichever night ran first), then `--rounds` rounds of an incremental night and a
+   `--full-rebuild` night, in turn. The same code's night moves by a few seconds from run to
+   run on a small machine; the medians of the rounds are the figures to compare.
+4. After each round, every silver and gold table of its two copies is compared (all columns
+   but the batch id; not gold.data_quality_runs, whose figures describe each run's batch); the
+   script fails if any differs.
 
 Prints a Markdown table to paste into benchmarks/RESULTS.md. Train and score are not run: they
 do not depend on how silver and gold were built.
@@ -36,6 +37,7 @@ import gzip
 import os
 import platform
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -140,6 +142,10 @@ def main() -> None:
         help="today: the sample is night 2's clicks; late: each click one day later",
     )  # fmt: skip
     parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="incremental and full nights to time, in turn (medians reported)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     root = Path(args.root).resolve()
@@ -163,6 +169,7 @@ def main() -> None:
     run_date = first["run"]["date"]
     spark = build_session(first, app_name="benchmark incremental")
     report = []
+    totals: dict[str, list[float]] = {"incremental": [], "full": []}
     try:
         first_marker = root / "first" / "night-1.done"
         if not first_marker.exists():
@@ -171,9 +178,6 @@ def main() -> None:
                 clicks.unlink()
             report += [("night 1 (first, full)", *r) for r in night(spark, first, "night 1")]
             first_marker.write_text("done\n")
-        for copy in ("warm-up", "incremental", "full"):
-            shutil.rmtree(root / copy, ignore_errors=True)
-            shutil.copytree(root / "first", root / copy, symlinks=True)
         next_day = run_date + dt.timedelta(days=1)
         clicks = drop / f"studentVle.csv.{args.shape}-clicks-{args.fraction}-{args.seed}.csv"
         # Night 1 read the real files only: any other file in the drop folder is night 2's.
@@ -190,14 +194,28 @@ def main() -> None:
                 source / "studentVle.csv.gz", clicks, args.fraction, args.seed, moved
             )
             print(f"{clicks}: {rows} rows")
-        warm_up = profile("warm-up", next_day, "bench-night-2")
-        incremental = profile("incremental", next_day, "bench-night-2")
-        full = profile("full", next_day, "bench-night-2", full=True)
-        night(spark, warm_up, "warm-up (not reported)")
+
+        def fresh(copy: str, full: bool = False) -> dict:
+            """night 2's profile on a new copy of night 1's lakehouse."""
+            shutil.rmtree(root / copy, ignore_errors=True)
+            shutil.copytree(root / "first", root / copy, symlinks=True)
+            return profile(copy, next_day, "bench-night-2", full)
+
+        night(spark, fresh("warm-up"), "warm-up (not reported)")
         shutil.rmtree(root / "warm-up")
-        report += [("night 2 incremental", *r) for r in night(spark, incremental, "incremental")]
-        report += [("night 2 --full-rebuild", *r) for r in night(spark, full, "full")]
-        diffs = differences(spark, incremental, full)
+        # Rounds of one incremental and one full night each, in turn: a slower minute of the
+        # machine then weighs on both kinds of night alike.
+        for round_ in range(1, args.rounds + 1):
+            incremental, full = fresh("incremental"), fresh("full", full=True)
+            for kind, cfg, label in (
+                ("incremental", incremental, f"round {round_} night 2 incremental"),
+                ("full", full, f"round {round_} night 2 --full-rebuild"),
+            ):
+                report += [(label, *r) for r in night(spark, cfg, label)]
+                totals[kind].append(sum(r[2] for r in report if r[0] == label))
+            diffs = differences(spark, incremental, full)
+            if diffs:
+                raise SystemExit(f"round {round_}: incremental and full rebuild differ: {diffs}")
     finally:
         spark.stop()
 
@@ -209,18 +227,18 @@ def main() -> None:
     print("|---|---|---:|---|---|---|")
     for label, stage, seconds, before, after, brief in report:
         print(f"| {label} | {stage} | {seconds:.1f} | {before} | {after} | {brief} |")
-    totals = {}
-    for label, _, seconds, *_ in report:
-        totals[label] = totals.get(label, 0.0) + seconds
-    for label, total in totals.items():
-        print(f"| {label} | total | {total:.1f} | | | |")
-    inc, fullt = totals["night 2 incremental"], totals["night 2 --full-rebuild"]
+    print("\n| round | incremental s | full s | incremental / full |")
+    print("|---:|---:|---:|---:|")
+    pairs = list(zip(totals["incremental"], totals["full"], strict=True))
+    for round_, (inc, full) in enumerate(pairs, start=1):
+        print(f"| {round_} | {inc:.1f} | {full:.1f} | {inc / full:.3f} |")
+    inc, full = statistics.median(totals["incremental"]), statistics.median(totals["full"])
+    ratio = statistics.median(a / b for a, b in pairs)
     print(
-        f"\nincremental / full = {inc:.1f} / {fullt:.1f} = {inc / fullt:.3f} (1/{fullt / inc:.1f})"
+        f"\nmedians of {len(pairs)} rounds: incremental / full = {inc:.1f} / {full:.1f} = "
+        f"{inc / full:.3f} (1/{full / inc:.1f}); median of the rounds' ratios {ratio:.3f}"
     )
-    if diffs:
-        raise SystemExit(f"incremental and full rebuild differ: {diffs}")
-    print("every compared silver and gold table is identical")
+    print("every compared silver and gold table is identical in every round")
 
 
 if __name__ == "__main__":
