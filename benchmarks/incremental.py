@@ -3,7 +3,7 @@ studentVle interactions, and a check that both leave the same silver and gold ta
 
     OULAD_CSV_DIR=/work/shared/data/oulad/csv \\
     .venv/bin/python benchmarks/incremental.py --root /tmp/incr-bench [--fraction 0.01] \\
-        [--shape today|late] [--rounds 3]
+        [--shape today|late] [--rounds 3] [--cold]
 
 1. A drop folder under the root links the real OULAD CSVs (nothing is copied), and night 1
    (ingest, refine, gold; the profile's run date) builds every table from them.
@@ -19,7 +19,10 @@ studentVle interactions, and a check that both leave the same silver and gold ta
    lakehouse: first an untimed incremental night (the JVM's JIT warm-up would otherwise be
    charged to whichever night ran first), then `--rounds` rounds of an incremental night and a
    `--full-rebuild` night, in turn. The same code's night moves by a few seconds from run to
-   run on a small machine; the medians of the rounds are the figures to compare.
+   run on a small machine; the medians of the rounds are the figures to compare. With
+   `--cold`, each timed night runs in a new process and JVM of its own (no warm-up night), as
+   a spark-submit of the nightly would: the JVM's start (stage `session`) and its JIT warm-up
+   then count in every night, whatever its size.
 4. After each round, every silver and gold table of its two copies is compared (all columns
    but the batch id; not gold.data_quality_runs, whose figures describe each run's batch); the
    script fails if any differs.
@@ -34,10 +37,13 @@ import argparse
 import csv
 import datetime as dt
 import gzip
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,9 +149,19 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument(
-        "--rounds", type=int, default=3,
+        "--rounds",
+        type=int,
+        default=3,
         help="incremental and full nights to time, in turn (medians reported)",
-    )  # fmt: skip
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="each timed night in a JVM of its own (a new process), as spark-submit runs it",
+    )
+    # Internal: the process --cold starts for one night on a copy.
+    parser.add_argument("--night", help=argparse.SUPPRESS)
+    parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     root = Path(args.root).resolve()
@@ -167,6 +183,17 @@ def main() -> None:
 
     first = profile("first", None, "bench-night-1")
     run_date = first["run"]["date"]
+    next_day = run_date + dt.timedelta(days=1)
+    if args.night:
+        # One night in this process's own JVM: its start counts as a stage of the night.
+        started = time.monotonic()
+        cfg = profile(args.night, next_day, "bench-night-2", args.full)
+        spark = build_session(cfg, app_name="benchmark night")
+        rows = [("session", time.monotonic() - started, "", load_average(), "{}")]
+        rows += night(spark, cfg, args.night)
+        spark.stop()
+        print("NIGHT " + json.dumps(rows))
+        return
     spark = build_session(first, app_name="benchmark incremental")
     report = []
     totals: dict[str, list[float]] = {"incremental": [], "full": []}
@@ -178,7 +205,6 @@ def main() -> None:
                 clicks.unlink()
             report += [("night 1 (first, full)", *r) for r in night(spark, first, "night 1")]
             first_marker.write_text("done\n")
-        next_day = run_date + dt.timedelta(days=1)
         clicks = drop / f"studentVle.csv.{args.shape}-clicks-{args.fraction}-{args.seed}.csv"
         # Night 1 read the real files only: any other file in the drop folder is night 2's.
         for other in drop.glob("studentVle.csv.*-clicks*.csv"):
@@ -201,8 +227,22 @@ def main() -> None:
             shutil.copytree(root / "first", root / copy, symlinks=True)
             return profile(copy, next_day, "bench-night-2", full)
 
-        night(spark, fresh("warm-up"), "warm-up (not reported)")
-        shutil.rmtree(root / "warm-up")
+        def timed(copy: str, cfg: dict, label: str) -> list:
+            """night() of one night on a copy, in this JVM or (--cold) in a new process."""
+            if not args.cold:
+                return night(spark, cfg, label)
+            full = bool(cfg["run"].get("full_rebuild"))
+            command = [sys.executable, __file__, "--root", str(root), "--night", copy]
+            command += ["--driver-memory", args.driver_memory, *(["--full"] if full else [])]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rows = json.loads(out.split("NIGHT ", 1)[1])
+            for stage, seconds, *_ in rows:
+                print(f"{label} {stage}: {seconds:.1f} s (own JVM)")
+            return [tuple(r) for r in rows]
+
+        if not args.cold:
+            night(spark, fresh("warm-up"), "warm-up (not reported)")
+            shutil.rmtree(root / "warm-up")
         # Rounds of one incremental and one full night each, in turn: a slower minute of the
         # machine then weighs on both kinds of night alike.
         for round_ in range(1, args.rounds + 1):
@@ -211,7 +251,7 @@ def main() -> None:
                 ("incremental", incremental, f"round {round_} night 2 incremental"),
                 ("full", full, f"round {round_} night 2 --full-rebuild"),
             ):
-                report += [(label, *r) for r in night(spark, cfg, label)]
+                report += [(label, *r) for r in timed(kind, cfg, label)]
                 totals[kind].append(sum(r[2] for r in report if r[0] == label))
             diffs = differences(spark, incremental, full)
             if diffs:
